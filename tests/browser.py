@@ -1,0 +1,97 @@
+"""Headless Debian Chromium, driven by Playwright, for tests of the built book.
+
+No browser is ever downloaded: Playwright is pointed at the system's ``chromium``
+(``apt-get install chromium``). If it is missing, browser tests skip, except under CI
+(``CI`` set), where they fail so a missing install step cannot hide.
+"""
+
+import contextlib
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+# The flags this machine needs: no sandbox as root, and no background calls to the
+# network, which is closed here (see the README's testing notes).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path():
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if Path(path).exists():
+        return path
+    message = "Debian's chromium is not installed (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def launch_browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(directory):
+    """Serve ``directory`` on 127.0.0.1 at a free port; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def open_offline(browser, site, path):
+    """Open ``site/path`` with every request to another origin blocked.
+
+    Yields the Playwright page once loaded. On leaving, fails the test if the page
+    logged a console error, threw, or tried to reach another host.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked, errors = [], []
+
+    def only_the_site(route):
+        if route.request.url.startswith(site):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_site)
+    page = context.new_page()
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{site}/{path}", wait_until="networkidle")
+        yield page
+        assert not blocked, f"{path} tried to reach other hosts: {blocked}"
+        assert not errors, f"{path} logged errors: {errors}"
+    finally:
+        context.close()
