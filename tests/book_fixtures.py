@@ -14,8 +14,9 @@ HTML = ROOT / "book" / "_build" / "html"
 @pytest.fixture(scope="session")
 def build_log():
     """Run the README's book command once; return its combined output."""
-    result = subprocess.run(["make", "book"], cwd=ROOT, capture_output=True, text=True)
-    log = result.stdout + result.stderr
+    result = subprocess.run(["make", "book"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    log = result.stdout
     assert result.returncode == 0, f"`make book` failed:\n{log[-6000:]}"
     return log
 
