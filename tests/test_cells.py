@@ -56,7 +56,7 @@ ARCHS = [
 ARCH_BY_NAME = {arch.name: arch for arch in ARCHS}
 LEVELS = ["cell", "sequence"]
 
-# (B, T, D, H): every size equal to 1 somewhere, and a few larger ones.
+# (B, T, D, H): every size equal to 1 somewhere, and a few larger ones. Cells ignore T.
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 2), (3, 1, 2, 5), (4, 7, 1, 3), (2, 6, 5, 1), (5, 12, 8, 16)]
 SEEDS = [0, 1]
 TOLERANCES = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -86,8 +86,10 @@ def make_input(level, batch, steps, input_size, dtype):
 
 def make_state(arch, batch, hidden_size, dtype):
     """A random ``(B, H)`` state, or an ``(h, c)`` pair for the LSTM."""
-    tensors = [torch.randn(batch, hidden_size, dtype=dtype, requires_grad=True) for _ in range(1 + arch.is_lstm)]
-    return tuple(tensors) if arch.is_lstm else tensors[0]
+    def random_state():
+        return torch.randn(batch, hidden_size, dtype=dtype, requires_grad=True)
+
+    return (random_state(), random_state()) if arch.is_lstm else random_state()
 
 
 def flatten(result):
@@ -98,7 +100,10 @@ def flatten(result):
 
 
 def map_state(state, fn):
-    return None if state is None else tuple(map(fn, state)) if isinstance(state, tuple) else fn(state)
+    """Apply ``fn`` to a state: a tensor, an LSTM pair, or None (left as None)."""
+    if state is None:
+        return None
+    return tuple(map(fn, state)) if isinstance(state, tuple) else fn(state)
 
 
 def run_ours(arch, level, x, state, weights):
@@ -196,13 +201,14 @@ def test_gradcheck(arch, level):
     module = make_module(arch, level, input_size, hidden_size, torch.float64)
     weights = [w.detach().clone().requires_grad_(True) for w in module_weights(module, level)]
     x = make_input(level, batch, steps, input_size, torch.float64)
-    state = flatten(make_state(arch, batch, hidden_size, torch.float64))
+    state = make_state(arch, batch, hidden_size, torch.float64)
 
-    def function(x, *state_and_weights):
-        state, weights = state_and_weights[: len(state_and_weights) - 4], state_and_weights[-4:]
-        return tuple(run_ours(arch, level, x, state if arch.is_lstm else state[0], weights))
+    def function(x, *state_then_weights):
+        """gradcheck passes flat tensors: regroup the LSTM's (h, c) pair."""
+        state = tuple(state_then_weights[:2]) if arch.is_lstm else state_then_weights[0]
+        return tuple(run_ours(arch, level, x, state, state_then_weights[-4:]))
 
-    assert torch.autograd.gradcheck(function, (x, *state, *weights))
+    assert torch.autograd.gradcheck(function, (x, *flatten(state), *weights))
 
 
 # ----------------------------------------------------------------------------- lstm_trace

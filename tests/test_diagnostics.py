@@ -92,8 +92,8 @@ def test_forget_gate_retention_is_cell_path_derivative():
     lstm = nn.LSTM(2, 3, batch_first=True).double()
     x = torch.randn(2, 5, 2, dtype=torch.float64)
     c0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    zero_hh = torch.zeros_like(lstm.weight_hh_l0)
-    trace = lstm_trace(x, (torch.zeros_like(c0), c0), lstm.weight_ih_l0, zero_hh, lstm.bias_ih_l0, lstm.bias_hh_l0)
+    weights = (lstm.weight_ih_l0, torch.zeros_like(lstm.weight_hh_l0), lstm.bias_ih_l0, lstm.bias_hh_l0)
+    trace = lstm_trace(x, (torch.zeros_like(c0), c0), *weights)
     (d_c_T,) = torch.autograd.grad(trace["c"][:, -1].sum(), c0)  # elementwise: units do not mix
     torch.testing.assert_close(forget_gate_retention(trace["f"]), d_c_T)
 
@@ -162,11 +162,16 @@ def per_step_gradient_norms(forward, x):
     return torch.stack([gradient.norm(dim=-1).mean() for gradient in gradients])
 
 
+def lstm_returning_outputs_only():
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    return lambda x: lstm(x)[0]
+
+
 @pytest.mark.parametrize(
     "make_forward",
     [
         lambda: nn.RNN(3, 4, batch_first=True),  # returns a tuple
-        lambda: (lambda x, lstm=nn.LSTM(3, 4, batch_first=True): lstm(x)[0]),  # returns the outputs
+        lstm_returning_outputs_only,  # returns a tensor
         lambda: nn.GRU(3, 4, num_layers=2, batch_first=True),
     ],
     ids=["RNN", "LSTM-tensor", "GRU-2-layers"],
@@ -290,7 +295,10 @@ def make_parameters(shapes, form, without_grad=(), dtype=torch.float32, seed=0):
 
 
 def as_form(parameters, form):
-    return {"tensor": lambda: parameters[0], "list": lambda: list(parameters), "generator": lambda: iter(parameters)}[form]()
+    """The parameters as clip_grad_norm_ receives them: one tensor, a list or a generator."""
+    if form == "tensor":
+        return parameters[0]
+    return list(parameters) if form == "list" else (p for p in parameters)
 
 
 def gradients(parameters):

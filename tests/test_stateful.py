@@ -53,7 +53,9 @@ def test_chunks_give_the_same_outputs_as_one_pass(mode, chunk_length, output_siz
         torch.testing.assert_close(carried, expected)
 
 
-@pytest.mark.parametrize("steps, chunk_length, expected_lengths", [(10, 3, [3, 3, 3, 1]), (6, 6, [6]), (4, 9, [4])])
+@pytest.mark.parametrize(
+    "steps, chunk_length, expected_lengths", [(10, 3, [3, 3, 3, 1]), (6, 6, [6]), (4, 9, [4])]
+)
 def test_chunk_sequence_splits_along_time(steps, chunk_length, expected_lengths):
     x = torch.randn(2, steps, 3)
     chunks = chunk_sequence(x, chunk_length)
@@ -162,7 +164,8 @@ def echo_task_chunks(batch_size=8, chunk_length=10, num_chunks=40, delay=1):
     At the first step of a chunk the answer lies in the previous chunk, so the model
     needs its carried state.
     """
-    stream = torch.randn(batch_size * chunk_length * num_chunks + delay, generator=torch.Generator().manual_seed(1))
+    length = batch_size * chunk_length * num_chunks + delay
+    stream = torch.randn(length, generator=torch.Generator().manual_seed(1))
     inputs = batchify_stream(stream[delay:, None], batch_size)
     targets = batchify_stream(stream[:-delay, None], batch_size)
     return list(zip(chunk_sequence(inputs, chunk_length), chunk_sequence(targets, chunk_length)))

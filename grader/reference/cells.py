@@ -31,6 +31,11 @@ def _zero_state(x: Tensor, weight_hh: Tensor) -> Tensor:
     return x.new_zeros(x.shape[0], weight_hh.shape[1])
 
 
+def _check_step(x: Tensor) -> None:
+    if x.dim() != 2:
+        raise ValueError(f"expected x of shape (B, D) for one step, got {tuple(x.shape)}")
+
+
 def _check_sequence(x: Tensor) -> None:
     if x.dim() != 3:
         raise ValueError(f"expected x of shape (B, T, D), got {tuple(x.shape)}")
@@ -54,6 +59,7 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
     """
     if nonlinearity not in _NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    _check_step(x)
     if h is None:
         h = _zero_state(x, weight_hh)
     pre_activation = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)
@@ -97,6 +103,7 @@ def lstm_gates(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     Returns:
         ``(i, f, g, o)``, each ``(B, H)``.
     """
+    _check_step(x)
     h = _zero_state(x, weight_hh) if state is None else state[0]
     pre_activation = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)
     a_i, a_f, a_g, a_o = pre_activation.chunk(4, dim=1)
@@ -160,6 +167,7 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     Returns:
         ``(B, H)`` next hidden state.
     """
+    _check_step(x)
     if h is None:
         h = _zero_state(x, weight_hh)
     x_r, x_z, x_n = _affine(x, weight_ih, bias_ih).chunk(3, dim=1)

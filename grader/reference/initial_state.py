@@ -31,8 +31,8 @@ class LearnedInitialStateRNN(nn.Module):
     """A vanilla RNN whose initial state h_0 is a trained parameter.
 
     One vector per layer, ``h0`` of shape ``(num_layers, 1, H)``, is shared by every
-    sequence: it is expanded over the batch (a view, no copy), so its gradient is the
-    sum of the gradients of all sequences in the batch. It starts at zero, so an
+    sequence: it is expanded over the batch (and made contiguous, as ``nn.RNN`` wants),
+    so its gradient is the sum of the gradients of all sequences in the batch. It starts at zero, so an
     untrained model behaves exactly like one with a zero initial state.
     """
 

@@ -86,6 +86,8 @@ def batchify_stream(stream, batch_size):
         ``(batch_size, N // batch_size, *)``; row b holds
         ``stream[b * L : (b + 1) * L]`` with ``L = N // batch_size``.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     length = stream.shape[0] // batch_size
     if length == 0:
         raise ValueError(f"a stream of {stream.shape[0]} steps cannot fill {batch_size} rows")

@@ -46,8 +46,8 @@ def copy_task(batch_size, num_items, delay, num_symbols=8, *, generator=None):
         ``(inputs, targets)``: one-hot ``(B, T, num_symbols + 2)`` float and class
         indices ``(B, T)`` long, with ``T = 2 * num_items + delay``.
     """
-    if delay < 1:
-        raise ValueError("the copy task needs delay >= 1")
+    if num_items < 1 or delay < 1:
+        raise ValueError(f"the copy task needs num_items >= 1 and delay >= 1, got {num_items}, {delay}")
     blank, go = num_symbols, num_symbols + 1
     items = torch.randint(0, num_symbols, (batch_size, num_items), generator=generator)
     total = 2 * num_items + delay

@@ -40,6 +40,8 @@ def scale_to_spectral_radius(weight, radius):
     Returns:
         A new ``(H, H)`` tensor; ``weight`` is unchanged.
     """
+    if radius < 0:
+        raise ValueError(f"the spectral radius is a magnitude: radius must be >= 0, got {radius}")
     current = spectral_radius(weight)
     if current == 0:
         raise ValueError("cannot rescale a matrix whose spectral radius is 0 (e.g. all zeros)")
