@@ -37,3 +37,8 @@ test-quick: $(STAMP)
 
 clean:
 	rm -rf book/_build book/_vendor book/node_modules
+
+# Regenerate the student release exercises/ (and the book's copy of it) from solutions/ with nbgrader.
+.PHONY: exercises
+exercises: $(STAMP)
+	$(BIN)/python -m grader.release

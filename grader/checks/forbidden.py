@@ -1,0 +1,337 @@
+"""Forbidden-call detection: what a part may not use, found in its source and while it runs.
+
+Every part may not call ``grader.reference`` (that is the answer). From-scratch parts (the
+cells and forward passes) may not use PyTorch's recurrent layers either: ``torch.nn.RNN``,
+``LSTM``, ``GRU``, their ``*Cell`` modules, or the ops behind them (``torch.rnn_tanh``,
+``torch.lstm_cell``, ``torch._VF.*``, ``torch.ops.aten.*``). Some parts forbid a few more
+functions (e.g. ``torch.nn.utils.clip_grad_norm_`` in the exercise that re-implements it).
+
+Two detectors:
+
+* :func:`static_violations` reads the function's source (Python's ``inspect`` finds it for
+  notebook cells too) and resolves every name and attribute chain it uses.
+* :func:`watching` records, while the student's code runs, every call into
+  ``grader.reference``, into the ``forward`` of ``torch.nn``'s recurrent modules, into the
+  recurrent ops, and into the extra forbidden functions, via ``sys.setprofile``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import inspect
+import os
+import re
+import sys
+import textwrap
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import grader.reference
+
+
+
+def _spellings(path: str) -> tuple:
+    """A path as the interpreter may report it: as imported and with symlinks resolved."""
+    return tuple({str(Path(path)), str(Path(path).resolve())})
+
+
+REFERENCE_DIRS = tuple(d + os.sep for d in _spellings(str(Path(grader.reference.__file__).parent)))
+RNN_MODULE_FILES = _spellings(nn.modules.rnn.__file__)
+OPS_FILES = _spellings(torch._ops.__file__)
+
+RNN_OP_NAMES = frozenset({
+    "rnn_tanh", "rnn_tanh_cell", "rnn_relu", "rnn_relu_cell", "lstm", "lstm_cell", "gru", "gru_cell",
+    "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "quantized_lstm_cell", "quantized_gru_cell",
+    "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell", "_cudnn_rnn", "miopen_rnn", "mkldnn_rnn_layer",
+})
+RNN_CLASSES = (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.RNNBase, nn.RNNCellBase)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a part may not use.
+
+    Attributes:
+        from_scratch: forbid PyTorch's recurrent modules and ops.
+        functions: extra forbidden Python functions, as ``(dotted name, function)`` pairs.
+        reason: why, said in the message.
+    """
+
+    from_scratch: bool = False
+    functions: tuple = ()
+    reason: str = "the reference implementation is the answer itself"
+    codes: frozenset = field(default=frozenset(), compare=False)
+
+    def __post_init__(self):
+        codes = frozenset(inspect.unwrap(f).__code__ for _, f in self.functions)
+        object.__setattr__(self, "codes", codes)
+
+
+REFERENCE_ONLY = Rules()
+FROM_SCRATCH = Rules(
+    from_scratch=True,
+    reason="this part is to be written from scratch with tensor operations",
+)
+
+# ----------------------------------------------------------------------------- what counts
+
+
+def _is_reference(obj) -> bool:
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__ == "grader.reference" or obj.__name__.startswith("grader.reference.")
+    module = getattr(obj, "__module__", None) or ""
+    return module == "grader.reference" or module.startswith("grader.reference.")
+
+
+def _is_rnn_object(obj) -> bool:
+    if obj is torch._VF:
+        return True
+    if isinstance(obj, type):
+        try:
+            return issubclass(obj, RNN_CLASSES)
+        except TypeError:
+            return False
+    if isinstance(obj, types.BuiltinFunctionType):
+        return getattr(obj, "__name__", "") in RNN_OP_NAMES and (getattr(obj, "__module__", "") or "").startswith("torch")
+    if isinstance(obj, torch._ops.OpOverloadPacket | torch._ops.OpOverload):
+        return bool(re.search(r"rnn|lstm|gru", str(obj)))
+    return False
+
+
+def classify(obj, rules: Rules) -> str | None:
+    """Why ``obj`` is forbidden under ``rules``, or ``None``."""
+    try:
+        if _is_reference(obj):
+            return "grader.reference"
+        if rules.from_scratch and _is_rnn_object(obj):
+            return "PyTorch's recurrent layers"
+        if rules.codes and callable(obj) and getattr(inspect.unwrap(obj), "__code__", None) in rules.codes:
+            return "forbidden function"
+    except Exception:  # noqa: BLE001 - odd objects are simply not forbidden
+        return None
+    return None
+
+
+# ----------------------------------------------------------------------------- static detection
+
+_TEXT_PATTERNS = [
+    (re.compile(r"grader\s*\.\s*reference"), "grader.reference"),
+    (re.compile(r"\b_VF\b"), "torch._VF"),
+    (re.compile(r"\bops\s*\.\s*aten\s*\.\s*\w*(rnn|lstm|gru)", re.I), "torch.ops.aten recurrent ops"),
+]
+
+
+def _sources(fn):
+    """(source, namespace) pairs: the function's, or each method's for a class."""
+    if isinstance(fn, type):
+        found = []
+        for value in vars(fn).values():
+            value = getattr(value, "__func__", value)
+            if isinstance(value, types.FunctionType):
+                found += _sources(value)
+        return found
+    function = inspect.unwrap(fn)
+    if not isinstance(function, types.FunctionType):
+        return []
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return []
+    namespace = dict(vars(builtins))
+    namespace.update(function.__globals__)
+    try:
+        namespace.update(inspect.getclosurevars(function).nonlocals)
+    except (TypeError, ValueError):
+        pass
+    return [(source, namespace)]
+
+
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return list(reversed(parts))
+    return None
+
+
+def _resolve(parts, namespace):
+    """Objects named by each prefix of a dotted name, stopping at anything that is not a module or class."""
+    if parts[0] not in namespace:
+        return []
+    obj = namespace[parts[0]]
+    found = [(parts[0], obj)]
+    for i, attr in enumerate(parts[1:], start=1):
+        if not isinstance(obj, (types.ModuleType, type)) and obj is not torch._VF and \
+                not isinstance(obj, (torch._ops._OpNamespace, torch._ops._Ops)):
+            break
+        try:
+            obj = getattr(obj, attr)
+        except Exception:  # noqa: BLE001
+            break
+        found.append((".".join(parts[: i + 1]), obj))
+    return found
+
+
+def static_violations(fn, rules: Rules | None) -> list[str]:
+    """Forbidden things named in ``fn``'s source (or its methods', for a class)."""
+    if rules is None:
+        return []
+    violations = []
+    if isinstance(fn, type):
+        for base in fn.__mro__[1:]:
+            if _is_reference(base):
+                violations.append(f"{base.__module__}.{base.__qualname__} (as a base class)")
+    for source, namespace in _sources(fn):
+        for pattern, label in _TEXT_PATTERNS:
+            if label == "grader.reference" or rules.from_scratch:
+                if pattern.search(source):
+                    violations.append(label)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                for alias in node.names:
+                    full = f"{module}.{alias.name}" if module else alias.name
+                    try:
+                        obj = importlib.import_module(full)
+                    except Exception:  # noqa: BLE001
+                        try:
+                            obj = getattr(importlib.import_module(module), alias.name) if module else None
+                        except Exception:  # noqa: BLE001
+                            obj = None
+                    if obj is not None and classify(obj, rules):
+                        violations.append(full)
+            elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
+                parts = _dotted(node)
+                if not parts:
+                    continue
+                resolved = _resolve(parts, namespace)
+                if resolved and classify(resolved[-1][1], rules) and len(resolved) == len(parts):
+                    violations.append(resolved[-1][0])
+    unique = []
+    for v in violations:
+        if v not in unique:
+            unique.append(v)
+    return unique
+
+
+# ----------------------------------------------------------------------------- runtime detection
+
+
+def _trusted_call(function, *args, **kwargs):
+    """Calls a trusted helper; the recorder ignores everything under this frame."""
+    return function(*args, **kwargs)
+
+
+def trusted(function):
+    """A stand-in for ``function`` whose inner calls are not recorded (a substitute helper)."""
+
+    def stand_in(*args, **kwargs):
+        return _trusted_call(function, *args, **kwargs)
+
+    stand_in.__name__ = getattr(function, "__name__", "trusted")
+    stand_in.__wrapped_trusted__ = function
+    return stand_in
+
+
+_TRUSTED_CODE = _trusted_call.__code__
+
+
+class _Recorder:
+    def __init__(self, rules: Rules):
+        self.rules = rules
+        self.seen: list[str] = []
+        self.depth = 0  # > 0 while inside a trusted helper
+
+    def note(self, what):
+        if what not in self.seen:
+            self.seen.append(what)
+
+    def hook(self, frame, event, arg):
+        code = frame.f_code
+        if event == "call":
+            if code is _TRUSTED_CODE:
+                self.depth += 1
+                return
+            if self.depth:
+                return
+            filename = code.co_filename
+            if filename.startswith(REFERENCE_DIRS):
+                self.note(f"grader.reference ({code.co_name})")
+            elif self.rules.from_scratch and filename in RNN_MODULE_FILES and code.co_name == "forward":
+                owner = frame.f_locals.get("self")
+                self.note(f"torch.nn.{type(owner).__name__}")
+            elif self.rules.from_scratch and filename in OPS_FILES and code.co_name == "__call__":
+                owner = frame.f_locals.get("self")
+                if owner is not None and re.search(r"rnn|lstm|gru", str(owner)):
+                    self.note(f"torch.ops.{owner}")
+            elif code in self.rules.codes:
+                self.note(f"{frame.f_globals.get('__name__', '')}.{code.co_name}")
+        elif event == "return":
+            if code is _TRUSTED_CODE:
+                self.depth -= 1
+        elif event == "c_call" and not self.depth and self.rules.from_scratch:
+            if getattr(arg, "__name__", "") in RNN_OP_NAMES and \
+                    (getattr(arg, "__module__", "") or "").startswith("torch"):
+                self.note(f"torch.{arg.__name__}")
+
+
+@contextlib.contextmanager
+def substituted(fn, substitutes: dict | None):
+    """Bind ``substitutes`` (name -> trusted function) in ``fn``'s global namespace for a while."""
+    namespace = getattr(inspect.unwrap(fn), "__globals__", None) if substitutes else None
+    saved = {}
+    if namespace is not None:
+        for name, function in substitutes.items():
+            if name in namespace and namespace[name] is not fn:
+                saved[name] = namespace[name]
+                namespace[name] = trusted(function)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            namespace[name] = value
+
+
+@contextlib.contextmanager
+def watching(rules: Rules | None, fn=None, substitutes: dict | None = None):
+    """Record forbidden calls made while the block runs; yields the list of what was seen."""
+    with substituted(fn, substitutes):
+        if rules is None:
+            yield []
+            return
+        recorder = _Recorder(rules)
+        previous = sys.getprofile()
+        sys.setprofile(recorder.hook)
+        try:
+            yield recorder.seen
+        finally:
+            sys.setprofile(previous)
+
+
+def message(name: str, violations: list[str], rules: Rules | None) -> str:
+    rules = rules or REFERENCE_ONLY
+    uses = ", ".join(violations)
+    if all("grader.reference" in v for v in violations):
+        why = ("Exercises may not call grader.reference: it is the answer the checks compare "
+               "against.")
+    elif rules.from_scratch:
+        why = ("This part is to be written from scratch: compute it with tensor operations "
+               "(matrix products, torch.tanh, torch.sigmoid, ...), without torch.nn.RNN/LSTM/GRU, "
+               "their *Cell modules, the torch.rnn_*/lstm*/gru* ops or grader.reference.")
+    else:
+        why = f"This part may not use them: {rules.reason}."
+    return (f"{name} uses {uses}. {why} Until it no longer does, this part scores zero.")

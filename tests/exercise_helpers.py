@@ -1,0 +1,267 @@
+"""Shared helpers of the exercise tests: the notebooks, student code from source, mutations, autograding."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import linecache
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = ["01_hidden_state", "02_cell_state", "03_initialization", "04_statefulness", "05_vanishing_gradients"]
+
+# The graded parts, in notebook order, with their points (the course's documented scheme).
+PARTS = {
+    "01_hidden_state": {"rnn_cell": 2, "rnn_forward": 2, "rnn_parameter_count": 1, "pairwise_distances": 1},
+    "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
+    "03_initialization": {"LearnedInitialStateRNN": 2, "identity_init_": 1, "spectral_radius": 1,
+                          "scale_to_spectral_radius": 1},
+    "04_statefulness": {"StatefulRNN": 3, "batchify_stream": 1, "tbptt_step": 2},
+    "05_vanishing_gradients": {"input_gradient_norms": 2, "effective_memory_length": 1, "saturation_stats": 1,
+                               "clip_grad_norm_": 2, "temporal_activation_regularization": 1},
+}
+
+MARKERS = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+def source_notebook(assignment: str) -> dict:
+    return json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+
+
+def release_notebook(assignment: str, root: Path = ROOT) -> dict:
+    return json.loads((root / "exercises" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+
+
+def cell_source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def solution_cells(notebook: dict) -> dict[str, str]:
+    """grade_id -> source of every autograded-answer cell."""
+    return {nbgrader_meta(c)["grade_id"]: cell_source(c) for c in notebook["cells"]
+            if nbgrader_meta(c).get("solution")}
+
+
+def graded_cells(notebook: dict) -> dict[str, tuple[str, float]]:
+    """grade_id -> (source, points) of every autograder-test cell."""
+    return {nbgrader_meta(c)["grade_id"]: (cell_source(c), nbgrader_meta(c)["points"]) for c in notebook["cells"]
+            if nbgrader_meta(c).get("grade")}
+
+
+def strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not MARKERS.match(line))
+
+
+def solution_lines(source: str) -> list[str]:
+    """The code lines between BEGIN and END SOLUTION."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "### BEGIN SOLUTION" in line:
+            inside = True
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def hidden_test_lines(source: str) -> list[str]:
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "### BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "### END HIDDEN TESTS" in line:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+_counter = itertools.count()
+
+
+def define(source: str, name: str | None = None, namespace: dict | None = None):
+    """Execute student-style source as a notebook cell would, with the source findable by ``inspect``.
+
+    Returns the object called ``name`` (default: the last top-level def or class), or the namespace.
+    """
+    filename = f"<student-cell-{next(_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if namespace is None:
+        namespace = {"torch": torch, "nn": nn, "math": math, "__name__": "__main__"}
+    exec(compile(source, filename, "exec"), namespace)
+    if name is None:
+        found = re.findall(r"^(?:def|class)\s+(\w+)", source, re.M)
+        return namespace[found[-1]] if found else namespace
+    return namespace[name]
+
+
+def solution_namespace(assignment: str) -> dict:
+    """A namespace holding every solution of an assignment, defined from the notebook's source."""
+    namespace = {"torch": torch, "nn": nn, "math": math, "__name__": "__main__"}
+    for source in solution_cells(source_notebook(assignment)).values():
+        define(strip_markers(source), namespace=namespace)
+    return namespace
+
+
+# ----------------------------------------------------------------------------- mutations
+
+# (assignment, part, text in the solution, replacement, the mistake the failure message must name)
+MUTATIONS = [
+    ("01_hidden_state", "rnn_cell",
+     "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n", "", "bias_hh missing"),
+    ("01_hidden_state", "rnn_forward", "h = rnn_cell(x[:, t], h,", "h = rnn_cell(x[:, t], h0,", "state not carried"),
+    ("01_hidden_state", "rnn_parameter_count", "per_block += 2 * hidden_size", "per_block += hidden_size",
+     "one bias per gate block"),
+    ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".pow(2).sum(dim=-1)",
+     "squared distances"),
+    ("02_cell_state", "lstm_cell", "a_i, a_f, a_g, a_o = pre_activation", "a_i, a_f, a_o, a_g = pre_activation",
+     "gates in order i, f, o, g"),
+    ("02_cell_state", "lstm_forward", "hidden_states.append(state[0])", "hidden_states.append(state[1])",
+     "outputs are the cell states"),
+    ("02_cell_state", "gru_cell", "n = torch.tanh(x_n + r * h_n)",
+     "b_hn = bias_hh.chunk(3)[2] if bias_hh is not None else 0\n"
+     "    n = torch.tanh(x_n + r * (h_n - b_hn) + b_hn)", "b_hn outside the reset product"),
+    ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.sum(dim=1)",
+     "a sum instead of a product"),
+    ("03_initialization", "LearnedInitialStateRNN",
+     "self.h0 = nn.Parameter(torch.zeros(num_layers, 1, hidden_size))",
+     'self.register_buffer("h0", torch.zeros(num_layers, 1, hidden_size))', "h0 not a parameter"),
+    ("03_initialization", "identity_init_", "weight_hh.copy_(gain * torch.eye(", "weight_hh.copy_(torch.eye(",
+     "gain ignored"),
+    ("03_initialization", "spectral_radius", "torch.linalg.eigvals(weight.detach()).abs().max()",
+     "torch.linalg.matrix_norm(weight.detach(), ord=2)", "largest singular value"),
+    ("03_initialization", "scale_to_spectral_radius", "weight * (radius / current)", "weight * (current / radius)",
+     "ratio inverted"),
+    ("04_statefulness", "StatefulRNN",
+     "        if isinstance(state, tuple):\n            state = tuple(s.detach() for s in state)\n"
+     "        elif state is not None:\n            state = state.detach()\n", "", "state not detached"),
+    ("04_statefulness", "batchify_stream",
+     "stream[: batch_size * length].reshape(batch_size, length, *stream.shape[1:])",
+     "stream[: batch_size * length].reshape(length, batch_size, *stream.shape[1:]).transpose(0, 1)",
+     "rows interleave the stream"),
+    ("04_statefulness", "tbptt_step", "    optimizer.zero_grad()\n", "", "optimizer.zero_grad() missing"),
+    ("05_vanishing_gradients", "input_gradient_norms", "outputs[:, -1].sum()", "outputs.sum()",
+     "loss over every step"),
+    ("05_vanishing_gradients", "effective_memory_length", "(gradient_norms > threshold)",
+     "(gradient_norms >= threshold)", "counted norms equal to the threshold"),
+    ("05_vanishing_gradients", "saturation_stats", '"saturation_rate": (magnitude > threshold)',
+     '"saturation_rate": (states.detach() > threshold)', "|h| not taken"),
+    ("05_vanishing_gradients", "clip_grad_norm_", "factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)",
+     "factor = max_norm / (total + 1e-6)", "gradients scaled up below max_norm"),
+    ("05_vanishing_gradients", "temporal_activation_regularization", ".pow(2).mean()", ".pow(2).sum()",
+     "a sum where a mean was asked"),
+]
+
+
+def mutated_solution(assignment: str, part: str, old: str, new: str) -> str:
+    source = solution_cells(source_notebook(assignment))[part]
+    assert source.count(old) == 1, f"mutation text not found exactly once in {part}: {old!r}"
+    return source.replace(old, new)
+
+
+# ----------------------------------------------------------------------------- autograding
+
+
+def tools_env() -> dict:
+    """The environment for nbgrader subprocesses and their kernels.
+
+    This interpreter's bin/ goes first on PATH (nbgrader runs ``alembic``), and this repository
+    first on PYTHONPATH, so that the kernels grade with the ``grader`` package under test even if
+    the environment's editable install points elsewhere.
+    """
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def nbgrader(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "nbgrader"), *args]
+    result = subprocess.run(command, cwd=cwd, env=tools_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+def filled_release(release: dict, sources: dict[str, str]) -> dict:
+    """The release notebook with its answer cells replaced by ``sources`` (grade_id -> code)."""
+    notebook = json.loads(json.dumps(release))
+    for cell in notebook["cells"]:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution") and grade_id in sources:
+            cell["source"] = sources[grade_id]
+    return notebook
+
+
+def make_course(tmp: Path, assignment: str) -> Path:
+    """A course directory for one assignment: the repository's config and a copy of its source notebook."""
+    course = tmp / assignment
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+    return course
+
+
+def submit(course: Path, assignment: str, student: str, notebook: dict) -> None:
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    (folder / f"{assignment}.ipynb").write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+
+
+def autograde_assignment(tmp: Path, assignment: str) -> dict:
+    """Generate, submit (solution, untouched release, one mutation per part) and autograde one assignment.
+
+    Returns {"scores": {student: {grade_id: score}}, "outputs": {student: {grade_id: text}},
+    "max": {grade_id: points}, "seconds": autograde wall time, "students": count}.
+    """
+    course = make_course(tmp, assignment)
+    nbgrader(["generate_assignment", assignment, "--force"], course)
+    release = json.loads((course / "exercises" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+    source = source_notebook(assignment)
+    solutions = {gid: strip_markers(src) for gid, src in solution_cells(source).items()}
+    submit(course, assignment, "solution", source)
+    submit(course, assignment, "release", release)
+    mutants = {}
+    for index, (a, part, old, new, mistake) in enumerate(MUTATIONS):
+        if a != assignment:
+            continue
+        student = f"mutant{index}"
+        mutants[student] = (part, mistake)
+        code = strip_markers(mutated_solution(a, part, old, new))
+        submit(course, assignment, student, filled_release(release, {**solutions, part: code}))
+    start = time.perf_counter()
+    nbgrader(["autograde", assignment, "--force"], course)
+    seconds = time.perf_counter() - start
+
+    from nbgrader.api import Gradebook
+
+    scores, outputs, maximum = {}, {}, {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for student in ["solution", "release", *mutants]:
+            submission = gradebook.find_submission_notebook(assignment, assignment, student)
+            scores[student] = {grade.name: grade.score for grade in submission.grades}
+            maximum.update({grade.name: grade.max_score for grade in submission.grades})
+            graded = json.loads((course / "autograded" / student / assignment / f"{assignment}.ipynb")
+                                .read_text(encoding="utf-8"))
+            outputs[student] = {
+                nbgrader_meta(c)["grade_id"]: "\n".join(
+                    (o.get("ename", "") + ": " + o.get("evalue", "")) if o["output_type"] == "error"
+                    else "".join(o.get("text", "")) for o in c.get("outputs", []))
+                for c in graded["cells"] if nbgrader_meta(c).get("grade")
+            }
+    return {"scores": scores, "outputs": outputs, "max": maximum, "seconds": seconds,
+            "students": 2 + len(mutants), "mutants": mutants}

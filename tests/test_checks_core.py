@@ -1,0 +1,276 @@
+"""The shared machinery of ``grader.checks``: comparison, type validation, forbidden calls, dispatch."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import grader.checks as checks
+from grader.checks import CHECKS, CheckFailure, ForbiddenCall, check
+from grader.checks.core import (Case, Foreign, Outcome, call_function, compare_outcomes, compare_tensors,
+                                compare_values, snapshot)
+from grader.checks import forbidden
+
+from exercise_helpers import ASSIGNMENTS, PARTS, define
+
+# ----------------------------------------------------------------------------- comparison
+
+
+def test_first_mismatch_is_reported_with_index_and_values():
+    expected = torch.arange(12, dtype=torch.float64).reshape(3, 4)
+    got = expected.clone()
+    got[1, 2] = 100.0
+    got[2, 3] = -1.0
+    message = compare_tensors("h_next", got, expected)
+    assert "h_next" in message and "[1, 2]" in message
+    assert "expected 6" in message and "got 100" in message
+    assert "2 of 12 entries differ" in message
+
+
+def test_agreeing_tensors_pass_within_the_dtype_tolerance():
+    expected = torch.randn(4, 5)
+    assert compare_tensors("x", expected * (1 + 1e-6), expected) is None
+    assert compare_tensors("x", expected + 1e-2, expected) is not None
+    exact = torch.randn(4, 5, dtype=torch.float64)
+    assert compare_tensors("x", exact * (1 + 1e-6), exact) is not None  # float64 is held to tighter tolerance
+
+
+def test_dtype_shape_and_type_are_validated():
+    expected = torch.zeros(2, 3)
+    assert "dtype" in compare_tensors("out", torch.zeros(2, 3, dtype=torch.float64), expected)
+    message = compare_tensors("out", torch.zeros(3, 2), expected)
+    assert "shape (2, 3)" in message and "(3, 2)" in message and "swapped" in message
+    assert "numpy" in compare_tensors("out", snapshot(np.zeros((2, 3))), expected)
+    assert "Parameter" in compare_tensors("out", snapshot(nn.Parameter(torch.zeros(2, 3))), expected)
+    assert ".item()" in compare_tensors("out", 0.5, torch.tensor(0.5))
+
+
+def test_tensor_subclasses_are_not_accepted_as_tensors():
+    class MyTensor(torch.Tensor):
+        pass
+
+    value = snapshot(torch.zeros(3).as_subclass(MyTensor))
+    assert isinstance(value, Foreign) and "MyTensor" in value.type_name
+    assert compare_tensors("out", value, torch.zeros(3)) is not None
+
+
+def test_non_finite_values_are_reported():
+    expected = torch.ones(3)
+    got = torch.tensor([1.0, math.nan, 1.0])
+    assert "not finite" in compare_tensors("out", got, expected)
+
+
+def test_python_number_types_are_validated():
+    assert "Python int" in compare_values("count", 12.0, 12)
+    assert "Python int" in compare_values("count", torch.tensor(12), 12)
+    assert compare_values("count", 12, 12) is None
+    assert "expected 12, got 13" in compare_values("count", 13, 12)
+    assert "Python float" in compare_values("rate", torch.tensor(0.5), 0.5)
+    assert compare_values("stats", {"a": 1.0}, {"a": 1.0, "b": 2.0}) is not None
+
+
+def test_in_place_modification_of_an_input_is_detected():
+    def scale(states):
+        states.mul_(2)
+        return states
+
+    case = Case(label="states", args={"states": torch.ones(2, 2)})
+    got = call_function(scale, case, student=True, rules=forbidden.REFERENCE_ONLY)
+    expected = call_function(lambda states: states * 2, case, student=False)
+    assert got.mutated == ["states"]
+    assert "in place" in compare_outcomes(case, got, expected)
+
+
+def test_missing_gradient_is_reported():
+    def detached(x):
+        return (x * 2).detach()
+
+    case = Case(label="x", args={"x": torch.ones(3)}, grad=("x",), cotangent=torch.ones(3))
+    got = call_function(detached, case, student=True, rules=forbidden.REFERENCE_ONLY)
+    expected = call_function(lambda x: x * 2, case, student=False)
+    assert "no gradient reaches `x`" in compare_outcomes(case, got, expected)
+
+
+def test_wrong_gradient_with_right_values_is_reported():
+    class WrongBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 3
+
+    case = Case(label="x", args={"x": torch.ones(3)}, grad=("x",), cotangent=torch.ones(3))
+    got = call_function(WrongBackward.apply, case, student=True, rules=forbidden.REFERENCE_ONLY)
+    expected = call_function(lambda x: x * 2, case, student=False)
+    assert "gradient of the loss with respect to `x`" in compare_outcomes(case, got, expected)
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def test_every_part_has_a_check_with_the_reference_name():
+    import grader.reference as reference
+
+    for assignment in ASSIGNMENTS:
+        names = [c.name for c in checks.ASSIGNMENTS[assignment]]
+        assert names == list(PARTS[assignment])
+        for name in names:
+            assert CHECKS[name].reference is getattr(reference, name)
+
+
+def test_every_check_knows_at_least_two_mistakes():
+    for name, spec in CHECKS.items():
+        assert len(spec.mistakes()) >= 2, name
+
+
+def test_check_dispatches_on_the_name_and_rejects_unknown_functions():
+    def not_an_exercise(x):
+        return x
+
+    with pytest.raises(ValueError, match="no check for 'not_an_exercise'"):
+        check(not_an_exercise)
+
+
+def test_a_passing_check_prints_one_line(capsys):
+    pairwise_distances = define(
+        "def pairwise_distances(states):\n"
+        "    return (states[:, None] - states[None]).pow(2).sum(-1).sqrt()\n")
+    check(pairwise_distances)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("pairwise_distances: all") and "visible" in out[0]
+
+
+def test_an_unimplemented_exercise_fails_with_a_hint():
+    rnn_cell = define(
+        "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+        "    raise NotImplementedError()\n")
+    with pytest.raises(CheckFailure, match="raise NotImplementedError"):
+        check(rnn_cell)
+
+
+def test_hidden_runs_use_more_cases_and_do_not_show_the_seed():
+    spec = CHECKS["rnn_cell"]
+    assert len(spec.cases(12345, hidden=True)) > len(spec.cases(12345))
+    rnn_cell = define(
+        "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+        "    return torch.zeros(x.shape[0], weight_hh.shape[1], dtype=x.dtype)\n")
+    with pytest.raises(CheckFailure) as failure:
+        check(rnn_cell, seeds=[98765], hidden=True)
+    assert "hidden case" in str(failure.value) and "98765" not in str(failure.value)
+
+
+def test_cases_are_deterministic_in_the_seed():
+    def fingerprint(cases):
+        return repr([(c.label, c.args, c.data, c.cotangent) for c in cases])
+
+    for name, spec in CHECKS.items():
+        assert fingerprint(spec.cases(3)) == fingerprint(spec.cases(3)), name
+        assert fingerprint(spec.cases(3)) != fingerprint(spec.cases(4)), name
+
+
+# ----------------------------------------------------------------------------- forbidden calls
+
+CELL_SIGNATURE = "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+
+
+@pytest.mark.parametrize("body, what", [
+    ("    cell = nn.RNNCell(x.shape[1], weight_hh.shape[1])\n    return cell(x, h)\n", "nn.RNNCell"),
+    ("    return torch.rnn_tanh_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", "rnn_tanh_cell"),
+    ("    return torch._VF.rnn_tanh_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", "_VF"),
+    ("    return torch.ops.aten.rnn_tanh_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", "aten"),
+    ("    from grader.reference import rnn_cell as answer\n"
+     "    return answer(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)\n", "grader.reference"),
+    ("    import grader.reference\n"
+     "    return grader.reference.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)\n",
+     "grader.reference"),
+])
+def test_forbidden_calls_in_the_source_score_zero(body, what):
+    rnn_cell = define(CELL_SIGNATURE + body)
+    with pytest.raises(ForbiddenCall) as failure:
+        check(rnn_cell)
+    message = str(failure.value)
+    assert what in message and "scores zero" in message
+
+
+def test_forbidden_calls_hidden_in_a_helper_are_caught_while_running():
+    # The helper is compiled without a findable source, so only the runtime recorder can see it.
+    namespace = {"torch": torch, "nn": nn}
+    exec(compile("def helper(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                 "    return getattr(torch, 'rnn_' + 'tanh_cell')(x, h, w_ih, w_hh, b_ih, b_hh)\n",
+                 "<no source>", "exec"), namespace)
+    rnn_cell = define(CELL_SIGNATURE + "    if h is None:\n        h = x.new_zeros(x.shape[0], weight_hh.shape[1])\n"
+                      "    return helper(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", namespace=namespace)
+    with pytest.raises(ForbiddenCall, match="torch.rnn_tanh_cell"):
+        check(rnn_cell)
+
+
+def test_a_module_hidden_in_a_helper_is_caught_while_running():
+    namespace = {"torch": torch, "nn": nn}
+    exec(compile("def helper(size):\n    return getattr(nn, 'LST' + 'MCell')(size, size)\n", "<no source>", "exec"),
+         namespace)
+    lstm_cell = define(
+        "def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+        "    cell = helper(weight_hh.shape[1]).to(x.dtype)\n"
+        "    return cell(torch.zeros(x.shape[0], weight_hh.shape[1], dtype=x.dtype), state)\n",
+        namespace=namespace)
+    with pytest.raises(ForbiddenCall, match="torch.nn.LSTMCell"):
+        check(lstm_cell)
+
+
+def test_reference_reached_indirectly_is_caught_while_running():
+    namespace = {"torch": torch, "importlib": __import__("importlib")}
+    exec(compile("def helper():\n    return importlib.import_module('grader.' + 'refer' + 'ence')\n",
+                 "<no source>", "exec"), namespace)
+    forget_gate_retention = define(
+        "def forget_gate_retention(forget_gates):\n"
+        "    return helper().forget_gate_retention(forget_gates)\n", namespace=namespace)
+    with pytest.raises(ForbiddenCall, match="grader.reference"):
+        check(forget_gate_retention)
+
+
+def test_nn_rnn_is_allowed_where_the_part_is_not_from_scratch():
+    # The learned-initial-state module wraps nn.RNN by design: no forbidden call.
+    module = define(
+        "class LearnedInitialStateRNN(nn.Module):\n"
+        "    def __init__(self, input_size, hidden_size, num_layers=1):\n"
+        "        super().__init__()\n"
+        "        self.rnn = nn.RNN(input_size, hidden_size, num_layers, batch_first=True)\n"
+        "        self.h0 = nn.Parameter(torch.zeros(num_layers, 1, hidden_size))\n"
+        "    def initial_state(self, batch_size):\n"
+        "        return self.h0.expand(-1, batch_size, -1).contiguous()\n"
+        "    def forward(self, x):\n"
+        "        return self.rnn(x, self.initial_state(x.shape[0]))\n")
+    check(module)
+
+
+def test_subclassing_the_reference_is_forbidden():
+    import grader.reference as reference
+
+    namespace = {"reference": reference}
+    module = define("class StatefulRNN(reference.StatefulRNN):\n    pass\n", namespace=namespace)
+    with pytest.raises(ForbiddenCall, match="grader.reference"):
+        check(module)
+
+
+def test_clean_code_has_no_static_violations():
+    lstm_cell = define(
+        "def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+        "    h, c = state\n"
+        "    gates = torch.sigmoid(x @ weight_ih.T + h @ weight_hh.T)\n"
+        "    return gates, c\n")
+    assert forbidden.static_violations(lstm_cell, forbidden.FROM_SCRATCH) == []
+
+
+def test_outcome_holds_plain_data_only():
+    def returns_tuple(x):
+        return x * 2, {"n": 3, "rate": 0.5}
+
+    got = call_function(returns_tuple, Case(label="x", args={"x": torch.ones(2)}), student=False)
+    assert isinstance(got, Outcome)
+    tensor, stats = got.value
+    assert type(tensor) is torch.Tensor and not tensor.requires_grad
+    assert stats == {"n": 3, "rate": 0.5}

@@ -1,0 +1,107 @@
+"""Typical student mistakes, written into the notebook solutions, are caught and named, one part at a time.
+
+Each case edits one solution cell the way a student might get it wrong, defines every solution of
+the assignment as a notebook would, and runs every check with the forbidden-call rules on: the
+edited part must fail with a message naming the mistake, and every other part must still pass
+(a forward pass is graded with a correct cell in place of the student's, and so on).
+"""
+
+import pytest
+
+from grader.checks import CheckFailure, check
+
+from exercise_helpers import (MUTATIONS, PARTS, define, mutated_solution, solution_cells, source_notebook,
+                              strip_markers)
+
+# A second common mistake for every part, besides the one in MUTATIONS (which the autograde tests use).
+SECOND_MUTATIONS = [
+    ("01_hidden_state", "rnn_cell", "h = x.new_zeros(x.shape[0], weight_hh.shape[1])",
+     "h = torch.zeros(x.shape[0], weight_hh.shape[1])", "zero state created as float32"),
+    ("01_hidden_state", "rnn_cell", "x @ weight_ih.T + h @ weight_hh.T", "x @ weight_ih + h @ weight_hh",
+     "weights not transposed"),
+    ("01_hidden_state", "rnn_cell", 'torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)',
+     "torch.tanh(pre_activation)", "nonlinearity ignored"),
+    ("01_hidden_state", "rnn_forward", "torch.stack(states, dim=1), h", "torch.stack(states, dim=0), h",
+     "outputs time-major"),
+    ("01_hidden_state", "rnn_parameter_count", "layer_input = input_size if layer == 0 else hidden_size",
+     "layer_input = input_size", "upper layers read input_size"),
+    ("01_hidden_state", "rnn_parameter_count", "total += gates[mode] * per_block", "total += per_block",
+     "gate blocks not counted"),
+    ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".abs().sum(dim=-1)",
+     "Manhattan distance"),
+    ("02_cell_state", "lstm_cell", "h_next = o * torch.tanh(c_next)", "h_next = o * c_next",
+     "tanh missing on the cell state"),
+    ("02_cell_state", "lstm_cell", "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n",
+     "", "bias_hh missing"),
+    ("02_cell_state", "lstm_cell", "h, c = state", "c, h = state", "h and c swapped in the state"),
+    ("02_cell_state", "lstm_forward", "torch.stack(hidden_states, dim=1), state",
+     "torch.stack(hidden_states, dim=1), state[0], state[1]", "returned (outputs, h_n, c_n)"),
+    ("02_cell_state", "gru_cell", "return (1 - z) * n + z * h", "return z * n + (1 - z) * h",
+     "update gate the wrong way round"),
+    ("02_cell_state", "gru_cell", "x_r, x_z, x_n = from_input.chunk(3, dim=1)\n    h_r, h_z, h_n = from_state",
+     "x_z, x_r, x_n = from_input.chunk(3, dim=1)\n    h_z, h_r, h_n = from_state", "gates in order z, r, n"),
+    ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.prod(dim=0)",
+     "product over the wrong dimension"),
+    ("03_initialization", "LearnedInitialStateRNN", "return self.rnn(x, self.initial_state(x.shape[0]))",
+     "return self.rnn(x)", "h0 ignored in forward"),
+    ("03_initialization", "identity_init_", "    with torch.no_grad():\n        weight_hh.copy_(",
+     "    if True:\n        weight_hh.copy_(", "torch.no_grad() missing"),
+    ("03_initialization", "spectral_radius", ".abs().max()", ".real.max()", "largest real eigenvalue"),
+    ("03_initialization", "scale_to_spectral_radius", "return weight * (radius / current)",
+     "return weight.mul_(radius / current)", "modified weight in place"),
+    ("04_statefulness", "StatefulRNN", "if rows is None or self.state is None:", "if True:",
+     "reset_state(rows) resets every row"),
+    ("04_statefulness", "StatefulRNN", "outputs, self.state = self.rnn(x, state)", "outputs, self.state = self.rnn(x)",
+     "state not carried"),
+    ("04_statefulness", "batchify_stream", "return stream[: batch_size * length]",
+     "return stream[stream.shape[0] - batch_size * length:]", "head dropped instead of tail"),
+    ("04_statefulness", "tbptt_step", "return loss.item()", "return loss", "returned the loss tensor"),
+    ("05_vanishing_gradients", "input_gradient_norms", "gradient.norm(dim=-1).mean(dim=0)",
+     "gradient.norm(dim=-1).sum(dim=0)", "a sum over the batch where a mean was asked"),
+    ("05_vanishing_gradients", "input_gradient_norms", "x = x.detach().clone().requires_grad_(True)",
+     "x.requires_grad_(True)", "requires_grad set on the caller's x"),
+    ("05_vanishing_gradients", "effective_memory_length", "return int((gradient_norms > threshold).sum())",
+     "return (gradient_norms > threshold).sum()", "returned a tensor"),
+    ("05_vanishing_gradients", "saturation_stats", "(magnitude > threshold).float().mean().item()",
+     "(magnitude > threshold).float().mean().item() * 100", "a percentage instead of a share"),
+    ("05_vanishing_gradients", "clip_grad_norm_", "    for g in gradients:\n        g.mul_(factor.to(g.dtype))",
+     "    for p in parameters:\n        if p.grad is not None:\n            p.grad.mul_(factor.to(p.grad.dtype))",
+     "parameters iterated twice"),
+    ("05_vanishing_gradients", "clip_grad_norm_",
+     "    for g in gradients:\n        g.mul_(factor.to(g.dtype))",
+     "    for g in gradients:\n        g.mul_(torch.clamp(max_norm / (torch.linalg.vector_norm(g, norm_type) + 1e-6), max=1.0))",
+     "each gradient clipped on its own"),
+    ("05_vanishing_gradients", "temporal_activation_regularization",
+     "beta * (states[:, 1:] - states[:, :-1]).pow(2).mean()", "beta * states.pow(2).mean()",
+     "activity regularization instead"),
+    ("05_vanishing_gradients", "temporal_activation_regularization",
+     "beta * (states[:, 1:] - states[:, :-1]).pow(2).mean()",
+     "beta * (states[:, 1:] - states[:, :-1]).pow(2).sum(-1).mean()", "summed over the hidden units"),
+]
+
+ALL = MUTATIONS + SECOND_MUTATIONS
+
+
+def test_every_part_has_at_least_two_student_mistakes():
+    for assignment, parts in PARTS.items():
+        for part in parts:
+            names = {m[4] for m in ALL if m[:2] == (assignment, part)}
+            assert len(names) >= 2, f"{assignment}/{part}: {names}"
+
+
+@pytest.mark.parametrize("assignment, part, old, new, mistake", ALL, ids=[f"{m[1]}: {m[4]}" for m in ALL])
+def test_a_student_mistake_fails_only_its_part_and_is_named(assignment, part, old, new, mistake):
+    sources = {grade_id: strip_markers(src) for grade_id, src in solution_cells(source_notebook(assignment)).items()}
+    sources[part] = strip_markers(mutated_solution(assignment, part, old, new))
+    namespace = {"__name__": "__main__"}
+    define("import math\nimport torch\nfrom torch import nn\n", namespace=namespace)
+    for source in sources.values():
+        define(source, namespace=namespace)
+    for other in PARTS[assignment]:
+        if other == part:
+            with pytest.raises(CheckFailure) as failure:
+                check(namespace[part])
+            likely = str(failure.value).split("other cases also show")[0]
+            assert mistake in likely, str(failure.value)
+        else:
+            check(namespace[other])  # raises if the mistake leaked into another part
