@@ -16,14 +16,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	touch $@
 
-# Front-end assets the site serves itself (MathJax), from pinned npm packages.
+# Front-end assets the site serves itself, from pinned npm packages: MathJax, and the widget
+# runtime (require.js, @jupyter-widgets/html-manager's embed-amd.js with the fonts its CSS names,
+# anywidget's AMD module, and our require.js config mapping "anywidget" to it). Sphinx copies
+# html_extra_path only when it writes a page, so new assets drop the old HTML (the executed
+# notebooks stay cached in book/_build/.jupyter_cache) for them to reach the site.
 ASSETS := book/_vendor/.copied
 MATHJAX := book/node_modules/mathjax/es5
+HTML_MANAGER := book/node_modules/@jupyter-widgets/html-manager/dist
 
-$(ASSETS): book/package.json book/package-lock.json
+$(ASSETS): book/package.json book/package-lock.json book/_widgets/require-config.js
 	cd book && npm ci --no-audit --no-fund --loglevel=error
-	rm -rf book/_vendor && mkdir -p book/_vendor/mathjax
+	rm -rf book/_vendor && mkdir -p book/_vendor/mathjax book/_vendor/widgets
 	cd $(MATHJAX) && cp -r --parents tex-chtml.js input/tex/extensions output/chtml/fonts/woff-v2 ui a11y $(CURDIR)/book/_vendor/mathjax/
+	cp book/node_modules/requirejs/require.js book/_widgets/require-config.js book/_vendor/widgets/
+	cp book/node_modules/anywidget/dist/index.js book/_vendor/widgets/anywidget.js
+	cp $(HTML_MANAGER)/embed-amd.js $(HTML_MANAGER)/*.woff2 $(HTML_MANAGER)/*.woff $(HTML_MANAGER)/*.ttf \
+	   $(HTML_MANAGER)/*.eot $(HTML_MANAGER)/*.svg book/_vendor/widgets/
+	rm -rf book/_build/html
 	touch $@
 
 book: $(STAMP) $(ASSETS)
