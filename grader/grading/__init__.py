@@ -1,0 +1,40 @@
+"""Grading a class: one command from a folder (or zip) of submissions to grades, feedback and a report.
+
+``python -m grader grade SUBMISSIONS --out DIR`` (see :mod:`grader.grading.cli` and the README).
+
+Processes: the command is the *coordinator*; it starts ``--workers`` long-lived *workers* (forked
+from a fork server that imported nbgrader once), each grading one submission at a time; each worker
+has a *kernel template* that imported torch and forks a fresh kernel for every notebook (or starts a
+new Python per kernel with ``--fresh-kernels``). Only the coordinator writes the real gradebook.
+
+Modules, one job each:
+
+* :mod:`.cli`: the command line; :mod:`.coordinator`: one run, from discovery to the results.
+* :mod:`.submissions`: safe unzipping and discovery of ``<student>/<assignment>/`` folders.
+* :mod:`.course`: the assignments of ``solutions/``, prepared in the workspace with nbgrader's
+  ``GenerateAssignment`` (the gradebook's record of cells, points and hidden tests).
+* :mod:`.validate`: reading one submitted notebook and repairing what can be repaired (wrong name,
+  old format, stripped metadata, edited or deleted locked cells), with a note for each.
+* :mod:`.workspace`: the output folder, its lock, safe folder names and the resume state.
+* :mod:`.pool` (coordinator side) and :mod:`.worker` (process side): the workers.
+* :mod:`.executor`: nbgrader's ``Autograde`` converter with a guarded ``Execute`` preprocessor
+  (time, memory and output limits; a dying kernel costs only the parts after it).
+* :mod:`.kernels`: how a kernel process is launched and a per-worker supply of fresh kernels;
+  :mod:`.zygote`, the kernel template; :mod:`.limits`, the resource-limit wrapper.
+* :mod:`.gradebook`: all writes to the real nbgrader gradebook, from the coordinator only.
+* :mod:`.feedback`: nbgrader's ``GenerateFeedback`` with hidden tests and tracebacks removed.
+* :mod:`.results`: statuses, per-submission results and ``grades.csv``; :mod:`.report`:
+  ``report.html``; :mod:`.progress`: the progress bar; :mod:`.settings`: the limits.
+
+Seams for what comes next:
+
+* a sandbox: :class:`.kernels.KernelLauncher` (``wrap`` the command that starts a kernel, or the
+  kernel template, e.g. in bubblewrap; ``environment`` to shape its variables), passed as
+  ``RunOptions.launcher``; the resource limits are applied inside it;
+* trusted verification: ``RunOptions.verifiers``, nbgrader preprocessors (classes or
+  ``"module.Class"``) placed in ``c.Autograde.autograde_preprocessors`` after the execution and before
+  ``SaveAutoGrades``, so what they decide is what the gradebook records.
+
+Nothing here imports nbgrader or torch at import time except :mod:`.executor`, :mod:`.feedback` and
+:mod:`.kernels`, so the command line answers at once and ``limits.py`` starts in milliseconds.
+"""

@@ -1,0 +1,206 @@
+"""One grading run, from the submissions to ``grades.csv``, the feedback and ``report.html``.
+
+1. take the workspace's lock; unpack the zip (safely) if the submissions are one;
+2. discover students and assignment folders; pick the assignments;
+3. prepare the assignments with nbgrader (only those whose source changed);
+4. skip every submission whose files, assignment and limits are unchanged since it was last graded
+   (unless ``force``); a run that was interrupted resumes here;
+5. grade the rest on the worker pool; record each result in the gradebook and the resume state
+   the moment it arrives, so an interruption loses only the submissions in flight;
+6. write ``grades.csv`` and ``report.html`` for every student and selected assignment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course as course_module
+from . import report as report_module
+from .settings import Limits
+from .gradebook import GradebookWriter
+from .pool import WorkerPool
+from .progress import Progress
+from .results import Note, Row, SubmissionResult, write_grades_csv
+from .submissions import SubmissionsError, discover, folder_fingerprint, unpack
+from .worker import Job, WorkerSettings
+from .workspace import Workspace, atomic_write_text
+
+
+@dataclass
+class RunOptions:
+    submissions: Path
+    out: Path
+    course_root: Path = field(default_factory=Path.cwd)
+    assignments: list[str] = field(default_factory=list)
+    workers: int = 1
+    db_url: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    force: bool = False
+    quiet: bool = False
+    preload: list[str] = field(default_factory=lambda: ["torch", "grader.checks"])
+    prelaunch: bool = True
+    fork: bool = True
+    verifiers: list = field(default_factory=list)
+    launcher: object = None
+
+
+@dataclass
+class RunSummary:
+    rows: list[Row]
+    graded: int
+    reused: int
+    seconds: float
+    problems: list[str]
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row.status] = counts.get(row.status, 0) + 1
+        return counts
+
+
+class UsageError(RuntimeError):
+    """Something the instructor can fix on the command line (shown without a traceback)."""
+
+
+def _limits_fingerprint(limits: Limits) -> str:
+    text = json.dumps({"timeout": limits.timeout, "cell_timeout": limits.cell_timeout,
+                       "memory": limits.memory_bytes, "output": limits.max_output_bytes,
+                       "interrupt": limits.output_interrupt_bytes, "file": limits.file_bytes}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _missing_result(workspace: Workspace, student: str, spec) -> SubmissionResult:
+    """The row of an assignment a student has no folder for, with a feedback page saying so."""
+    from .feedback import not_graded_page
+
+    text = f"no folder {spec.name}/ was submitted"
+    result = SubmissionResult(student=student, assignment=spec.name, parts=spec.empty_parts(),
+                              notes=[Note("missing", text)], graded=False, notebooks=len(spec.notebooks))
+    folder = workspace.feedback_dir(student, spec.name)
+    for notebook in spec.notebooks:
+        page = folder / f"{notebook}.html"
+        folder.mkdir(parents=True, exist_ok=True)
+        points = sum(part.points for part in spec.parts if part.notebook == notebook)
+        page.write_text(not_graded_page(notebook, spec.name, [text], points), encoding="utf-8")
+        result.feedback.append(page.relative_to(workspace.root).as_posix())
+    return result
+
+
+def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
+    log = log or logging.getLogger("grader.grading")
+    started = time.monotonic()
+    try:
+        course = course_module.Course(options.course_root)
+    except course_module.CourseError as exc:
+        raise UsageError(str(exc)) from None
+    submissions = Path(options.submissions)
+    if not submissions.exists():
+        raise UsageError(f"{submissions} does not exist")
+    submissions = submissions.resolve()
+    known = course.assignments
+    unknown = [name for name in options.assignments if name not in known]
+    if unknown:
+        raise UsageError(f"unknown assignment(s) {', '.join(unknown)}; the course has {', '.join(known)}")
+
+    course_module.ensure_tools_on_path()
+    workspace = Workspace(options.out)
+    if submissions == workspace.root or workspace.root in submissions.parents:
+        raise UsageError("the output folder must not contain the submissions")
+    if submissions.is_dir() and submissions in workspace.root.parents:
+        raise UsageError("the output folder must not be inside the submissions folder")
+    with workspace:
+        # 1-2. submissions and what they hold
+        rejected = []
+        if submissions.is_file():
+            if submissions.suffix.lower() != ".zip":
+                raise UsageError(f"{submissions} is a file but not a .zip")
+            state = workspace.load_json("unpacked.json")
+            try:
+                root, rejected = unpack(submissions, workspace.unpacked, state)
+            except SubmissionsError as exc:
+                raise UsageError(str(exc)) from None
+            workspace.save_json("unpacked.json", state)
+        else:
+            root = submissions
+        found = discover(root, known, rejected)
+        names = list(options.assignments) or [name for name in known if name in found.assignments]
+        if not names:
+            raise UsageError(f"no assignment folders of this course ({', '.join(known)}) were found in {root}")
+
+        # 3. the assignments, with nbgrader
+        db_url = options.db_url or workspace.default_db_url
+        template_url = f"sqlite:///{workspace.state / 'template.db'}"
+        specs = course_module.prepare(course, workspace, names, db_url, template_url, log)
+        limits_key = _limits_fingerprint(options.limits)
+
+        # 4. what is new or changed
+        previous = workspace.load_results()
+        rows: dict[tuple[str, str], Row] = {}
+        jobs: list[Job] = []
+        for student in found.students:
+            for name in names:
+                extra = found.notes_for(student, name)
+                folder = found.folders.get((student, name))
+                if folder is None:
+                    rows[(student, name)] = Row(_missing_result(workspace, student, specs[name]), extra)
+                    continue
+                fingerprint = hashlib.sha256(
+                    f"{folder_fingerprint(folder)}:{specs[name].fingerprint}:{limits_key}".encode()).hexdigest()
+                earlier = previous.get((student, name))
+                if (not options.force and earlier is not None and earlier.fingerprint == fingerprint
+                        and all(note.kind != "grader_error" for note in earlier.notes)):
+                    rows[(student, name)] = Row(earlier, extra)
+                    continue
+                jobs.append(Job(student=student, assignment=name, folder=str(folder), fingerprint=fingerprint))
+        reused = sum(1 for row in rows.values() if row.result.graded)
+
+        # 5. grading
+        prepared_at = time.monotonic()
+        writer = GradebookWriter(db_url, course.course_id())
+        graded = 0
+        try:
+            writer.add_students(found.students)
+            for (student, name), row in rows.items():
+                # Results kept from earlier runs are in the gradebook already, unless it is a new one.
+                if row.result.graded and not writer.has(student, name):
+                    writer.record(row)
+            if jobs:
+                settings = WorkerSettings(workspace=str(workspace.root), course_root=str(course.root),
+                                          template_db=str(workspace.state / "template.db"), specs=specs,
+                                          limits=options.limits, preload=list(options.preload),
+                                          prelaunch=options.prelaunch, fork=options.fork,
+                                          verifiers=list(options.verifiers),
+                                          launcher=options.launcher)
+                total = sum(len(specs[job.assignment].notebooks) for job in jobs)
+                workers = max(1, min(options.workers, len(jobs)))
+                with Progress(total, enabled=not options.quiet) as bar, WorkerPool(workers, settings) as pool:
+                    for result in pool.run(sorted(jobs, key=lambda job: (job.student, job.assignment))):
+                        row = Row(result, found.notes_for(result.student, result.assignment))
+                        writer.record(row)
+                        workspace.save_result(result)
+                        rows[(result.student, result.assignment)] = row
+                        graded += 1
+                        bar.update(result.notebooks)
+        finally:
+            writer.close()
+
+        # 6. results
+        ordered = [rows[key] for key in sorted(rows)]
+        part_columns = [part.column for name in names for part in specs[name].parts]
+        write_grades_csv(workspace.grades_csv, ordered, part_columns)
+        seconds = round(time.monotonic() - started, 1)
+        summary = {"graded": graded, "reused": reused, "seconds": seconds, "workers": options.workers,
+                   "limits": options.limits.describe(),
+                   "grading_seconds": round(time.monotonic() - prepared_at, 1)}
+        report_module.write(workspace.report_html, ordered, specs, found.problems, summary)
+        atomic_write_text(workspace.run_json, json.dumps(
+            {**summary, "assignments": names, "students": len(found.students), "rows": len(ordered),
+             "statuses": RunSummary(ordered, graded, reused, seconds, found.problems).counts()},
+            indent=1, sort_keys=True))
+        return RunSummary(rows=ordered, graded=graded, reused=reused, seconds=seconds, problems=found.problems)

@@ -1,0 +1,394 @@
+"""Reading one submission folder and making its notebooks gradable, with a note for every problem.
+
+:func:`prepare_submission` decides which file is graded as which expected notebook (a notebook
+under another name is recognised by its graded cells), reads each one defensively (size, empty,
+binary, JSON, notebook format, old versions converted) and repairs what the student may have
+broken, against the released notebook:
+
+* nbgrader metadata that is missing, stripped or edited is put back from the release (cells are
+  recognised by their grade id, or, when the metadata is gone, by their content: a locked cell by
+  its exact source, a solution cell by the function or class it defines);
+* a locked cell (set-up or test) that was edited gets its released source back, one that was
+  deleted is inserted again after the cell that precedes it in the release; nbgrader's own
+  ``OverwriteCells`` then replaces both with the full source, hidden tests included.
+
+Nothing here runs student code; it is plain data handling, so a hostile file costs at most
+``max_bytes`` of reading.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .course import AssignmentSpec, normalized
+from .results import Note
+
+IGNORED = {".ipynb_checkpoints", "__MACOSX", "__pycache__", ".DS_Store", "Thumbs.db"}
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+DEFINES = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+class Unreadable(Exception):
+    """The file is not a notebook we can grade; the message says why (for the student and the CSV)."""
+
+
+@dataclass
+class PreparedNotebook:
+    name: str                       # the expected notebook (without .ipynb)
+    notebook: object | None = None  # the repaired NotebookNode, or None if it cannot be graded
+    submitted_as: str | None = None  # the file it came from, relative to the submission folder
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass
+class PreparedSubmission:
+    notebooks: dict[str, PreparedNotebook]
+    notes: list[Note] = field(default_factory=list)
+    timestamp: str | None = None
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def list_files(folder: Path) -> tuple[list[str], list[str]]:
+    """``(files, links)``: paths relative to ``folder`` (POSIX form), sorted; links are not followed."""
+    files, links = [], []
+    for directory, subdirs, names in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if d not in IGNORED)
+        base = Path(directory)
+        for d in list(subdirs):
+            if (base / d).is_symlink():
+                links.append((base / d).relative_to(folder).as_posix())
+                subdirs.remove(d)
+        for name in sorted(names):
+            if name in IGNORED:
+                continue
+            path = base / name
+            relative = path.relative_to(folder).as_posix()
+            (links if path.is_symlink() else files).append(relative)
+    return sorted(files), sorted(links)
+
+
+def _short_list(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES):
+    """Parse a submitted notebook; returns ``(notebook, notes)`` or raises :class:`Unreadable`."""
+    import nbformat
+
+    notes = []
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise Unreadable(f"is too large ({size / 2**20:.0f} MiB; the limit is {max_bytes // 2**20} MiB)")
+    data = path.read_bytes()
+    if not data.strip():
+        raise Unreadable("is empty")
+    if b"\x00" in data:
+        raise Unreadable("is a binary file, not a notebook")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Unreadable("is not UTF-8 text (a binary file?), not a notebook") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise Unreadable("is not valid JSON (nested too deeply)") from None
+    if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
+        raise Unreadable("is JSON but not a Jupyter notebook")
+    major, minor = raw.get("nbformat"), raw.get("nbformat_minor", 0)
+    if not isinstance(major, int) or isinstance(major, bool):
+        raise Unreadable("is JSON but has no notebook format version (nbformat)")
+    if major > 4:
+        raise Unreadable(f"uses notebook format {major}, newer than this grader reads")
+    if major < 4:
+        if "worksheets" not in raw and major == 3:
+            raise Unreadable("claims notebook format 3 but has no worksheets")
+        try:
+            notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
+        except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for malformed old notebooks
+            raise Unreadable(f"is an old notebook (format {major}) that cannot be converted ({exc})") from None
+        notes.append(Note("old_nbformat", f"was in notebook format {major}.{minor}; converted to format 4"))
+    else:
+        if not isinstance(raw.get("cells"), list):
+            raise Unreadable("is a notebook without a list of cells")
+        notebook = nbformat.from_dict(raw)
+    _normalize_structure(notebook)
+    return notebook, notes
+
+
+def _normalize_structure(notebook) -> None:
+    """Make a parsed notebook well-formed for nbformat 4.5: cell types, sources, metadata, ids; outputs cleared."""
+    import nbformat
+
+    if not isinstance(notebook.get("metadata"), dict):
+        notebook.metadata = nbformat.NotebookNode()
+    cells, seen_ids = [], set()
+    for index, cell in enumerate(notebook.get("cells", [])):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            continue
+        cell = nbformat.from_dict(cell)
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(part) for part in source)
+        cell.source = source if isinstance(source, str) else str(source)
+        if not isinstance(cell.get("metadata"), dict):
+            cell.metadata = nbformat.NotebookNode()
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+        if cell.cell_type != "markdown" and cell.cell_type != "raw":
+            cell.pop("attachments", None)
+        cell_id = cell.get("id")
+        if not isinstance(cell_id, str) or not ID_PATTERN.match(cell_id) or cell_id in seen_ids:
+            cell_id = f"cell-{index}"
+            while cell_id in seen_ids:
+                cell_id += "x"
+            cell.id = cell_id
+        seen_ids.add(cell_id)
+        for key in [key for key in cell if key not in ("cell_type", "source", "metadata", "outputs",
+                                                      "execution_count", "id", "attachments")]:
+            del cell[key]
+        cells.append(cell)
+    notebook.cells = cells
+    notebook.nbformat = 4
+    notebook.nbformat_minor = max(5, int(notebook.get("nbformat_minor", 5) or 0))
+
+
+# ----------------------------------------------------------------------------- repairing
+
+
+def _meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _grade_id(cell) -> str | None:
+    grade_id = _meta(cell).get("grade_id")
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def _is_locked(meta: dict) -> bool:
+    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
+
+
+def _defined_names(source: str) -> list[str]:
+    return DEFINES.findall(source)
+
+
+def _recover_by_content(cells: list, release_cells: list) -> int:
+    """Attach release metadata to cells that lost theirs, recognised by content; returns how many."""
+    used = set()
+    recovered = 0
+    for release_cell in release_cells:
+        meta = release_cell.metadata.nbgrader
+        target = normalized(release_cell.source)
+        names = _defined_names(release_cell.source) if meta.get("solution") else []
+        for index, cell in enumerate(cells):
+            if index in used or _grade_id(cell) is not None or cell.cell_type != release_cell.cell_type:
+                continue
+            if _is_locked(meta):
+                match = normalized(cell.source) == target
+            elif names:
+                match = bool(set(names) & set(_defined_names(cell.source)))
+            else:
+                first = target.strip().split("\n")[0]
+                match = bool(first) and normalized(cell.source).strip().split("\n")[0] == first
+            if match:
+                cell.metadata["nbgrader"] = copy.deepcopy(meta)
+                used.add(index)
+                recovered += 1
+                break
+    return recovered
+
+
+def repair(notebook, release) -> list[Note]:
+    """Check and repair ``notebook``'s graded cells against the ``release`` notebook, in place."""
+    import nbformat
+
+    notes: list[Note] = []
+    release_cells = [cell for cell in release.cells if _meta(cell).get("grade_id")]
+    by_id = {cell.metadata.nbgrader["grade_id"]: cell for cell in release_cells}
+    cells = notebook.cells
+
+    # 1. nbgrader metadata: keep it only on the first cell of each known grade id.
+    seen = set()
+    for cell in cells:
+        grade_id = _grade_id(cell)
+        if "nbgrader" in cell.get("metadata", {}) and (grade_id not in by_id or grade_id in seen):
+            del cell.metadata["nbgrader"]
+        elif grade_id is not None:
+            seen.add(grade_id)
+    unmatched = [cell for cell in release_cells if cell.metadata.nbgrader["grade_id"] not in seen]
+    if unmatched:
+        recovered = _recover_by_content(cells, unmatched)
+        if not seen:
+            notes.append(Note("metadata_stripped",
+                              f"the nbgrader metadata was missing; {recovered} of {len(release_cells)} graded "
+                              f"or locked cells were recognised by their content"))
+        elif recovered:
+            notes.append(Note("metadata_stripped",
+                              f"the nbgrader metadata of {recovered} cell(s) was missing; they were recognised "
+                              f"by their content"))
+
+    # 2. the metadata of every known cell is the release's; changes to what matters are tampering.
+    for cell in cells:
+        grade_id = _grade_id(cell)
+        if grade_id is None:
+            continue
+        release_cell = by_id[grade_id]
+        expected = release_cell.metadata.nbgrader
+        got = _meta(cell)
+        changed = [key for key in ("grade", "solution", "locked", "points")
+                   if bool(got.get(key)) != bool(expected.get(key))
+                   or (key == "points" and _points(got) != _points(expected))]
+        if changed or cell.cell_type != release_cell.cell_type:
+            if _is_locked(expected) or expected.get("grade"):
+                what = ", ".join(changed) if changed else "cell type"
+                notes.append(Note("tampered_tests", f"the nbgrader settings ({what}) of cell {grade_id!r} were "
+                                                    f"changed; restored"))
+        if cell.cell_type != release_cell.cell_type:
+            cell.cell_type = release_cell.cell_type
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+            else:
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+        cell.metadata["nbgrader"] = copy.deepcopy(expected)
+
+    # 3. locked cells: edited ones get their source back, deleted ones are inserted again.
+    position = {_grade_id(cell): index for index, cell in enumerate(cells) if _grade_id(cell)}
+    for order, release_cell in enumerate(release_cells):
+        meta = release_cell.metadata.nbgrader
+        if not _is_locked(meta):
+            continue
+        grade_id = meta["grade_id"]
+        if grade_id in position:
+            cell = cells[position[grade_id]]
+            if normalized(cell.source) != normalized(release_cell.source):
+                cell.source = release_cell.source
+                notes.append(Note("tampered_tests", f"locked cell {grade_id!r} was edited; restored"))
+            continue
+        restored = nbformat.from_dict(copy.deepcopy(dict(release_cell)))
+        if restored.cell_type == "code":
+            restored.outputs, restored.execution_count = [], None
+        taken = {cell.get("id") for cell in cells}
+        restored.id = next(f"restored-{order}-{n}" for n in range(len(cells) + 1) if f"restored-{order}-{n}" not in taken)
+        before = [position[c.metadata.nbgrader["grade_id"]] for c in release_cells[:order]
+                  if c.metadata.nbgrader["grade_id"] in position]
+        at = max(before) + 1 if before else 0
+        cells.insert(at, restored)
+        notes.append(Note("tampered_tests", f"locked cell {grade_id!r} was deleted; restored"))
+        position = {_grade_id(cell): index for index, cell in enumerate(cells) if _grade_id(cell)}
+    return notes
+
+
+def _points(meta: dict) -> float:
+    try:
+        return float(meta.get("points", 0) or 0)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# ----------------------------------------------------------------------------- a submission
+
+
+def _grade_ids_in(path: Path, max_bytes: int) -> set[str]:
+    try:
+        notebook, _ = read_notebook(path, max_bytes)
+    except (Unreadable, OSError):
+        return set()
+    return {gid for gid in (_grade_id(cell) for cell in notebook.cells) if gid}
+
+
+def prepare_submission(folder: Path, spec: AssignmentSpec, max_bytes: int = MAX_NOTEBOOK_BYTES) -> PreparedSubmission:
+    """Decide what to grade in ``folder`` and prepare it; every problem becomes a note."""
+    files, links = list_files(folder)
+    notes: list[Note] = []
+    if links:
+        notes.append(Note("extra_files", f"symbolic links ignored: {_short_list(links)}"))
+    timestamp = None
+    if "timestamp.txt" in files:
+        files.remove("timestamp.txt")
+        timestamp = _read_timestamp(folder / "timestamp.txt")
+        if timestamp is None:
+            notes.append(Note("ok", "timestamp.txt does not hold a valid time; ignored"))
+
+    expected = {f"{name}.ipynb": name for name in spec.notebooks}
+    chosen: dict[str, str] = {name: file for file, name in expected.items() if file in files}
+    candidates = [file for file in files if file.lower().endswith(".ipynb") and file not in chosen.values()]
+    missing = [name for name in spec.notebooks if name not in chosen]
+    for name in list(missing):
+        release_ids = {_grade_id(c) for c in spec.release[name].cells} - {None} if spec.release.get(name) else set()
+        same_name = [f for f in candidates if Path(f).name.lower() == f"{name}.ipynb".lower()]
+        pick = same_name[0] if same_name else None
+        if pick is None and release_ids:
+            scored = sorted(((len(_grade_ids_in(folder / f, max_bytes) & release_ids), f) for f in candidates),
+                            key=lambda item: (-item[0], item[1]))
+            if scored and scored[0][0] > 0:
+                pick = scored[0][1]
+        if pick is None and len(missing) == 1 and len(candidates) == 1:
+            pick = candidates[0]
+        if pick is not None:
+            chosen[name] = pick
+            candidates.remove(pick)
+            missing.remove(name)
+
+    prepared = {}
+    for name in spec.notebooks:
+        item = PreparedNotebook(name=name)
+        prepared[name] = item
+        file = chosen.get(name)
+        if file is None:
+            hint = f" (found {_short_list(candidates)}, none recognisably this notebook)" if candidates else ""
+            item.notes.append(Note("missing", f"{name}.ipynb was not submitted{hint}"))
+            continue
+        item.submitted_as = file
+        if file != f"{name}.ipynb":
+            item.notes.append(Note("wrong_name", f"{file!r} was graded as {name}.ipynb"))
+        try:
+            notebook, read_notes = read_notebook(folder / file, max_bytes)
+        except Unreadable as exc:
+            item.notes.append(Note("invalid_notebook", f"{file} {exc}"))
+            continue
+        except OSError as exc:
+            item.notes.append(Note("invalid_notebook", f"{file} cannot be read ({exc.strerror})"))
+            continue
+        item.notes += read_notes
+        release = spec.release.get(name)
+        if release is not None:
+            item.notes += repair(notebook, release)
+        item.notebook = notebook
+
+    extra = [file for file in files if file not in chosen.values()]
+    if extra:
+        notes.append(Note("extra_files", f"extra files ignored: {_short_list(extra)}"))
+    return PreparedSubmission(notebooks=prepared, notes=notes, timestamp=timestamp)
+
+
+def _read_timestamp(path: Path) -> str | None:
+    from nbgrader.utils import parse_utc
+
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict").strip()
+        if not text or len(text) > 100:
+            return None
+        parse_utc(text)
+        return text
+    except Exception:  # noqa: BLE001 - any unparsable content
+        return None
