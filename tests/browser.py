@@ -67,6 +67,22 @@ def serve_directory(directory):
         server.server_close()
 
 
+def block_other_hosts(context, origin: str) -> list[str]:
+    """Abort every request of ``context`` that does not start with ``origin``; returns the list the
+    aborted URLs are appended to (for the test to check it stayed empty)."""
+    blocked: list[str] = []
+
+    def only_the_origin(route):
+        if route.request.url.startswith(origin):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_origin)
+    return blocked
+
+
 @contextlib.contextmanager
 def open_offline(browser, site, path):
     """Open ``site/path`` with every request to another origin blocked.
@@ -75,16 +91,8 @@ def open_offline(browser, site, path):
     logged a console error, threw, or tried to reach another host.
     """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    blocked, errors = [], []
-
-    def only_the_site(route):
-        if route.request.url.startswith(site):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_the_site)
+    errors = []
+    blocked = block_other_hosts(context, site)
     page = context.new_page()
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
