@@ -10,6 +10,12 @@ run ``nbgrader generate_assignment <assignment> --force`` once (it records the a
 hidden tests in ``gradebook.db``; ``--create`` is the default, so the assignments need no listing
 here), then ``nbgrader autograde <assignment>``. The assignments are the folders of ``solutions/``:
 01_hidden_state, 02_cell_state, 03_initialization, 04_statefulness, 05_vanishing_gradients.
+
+Grading integrity (``grader.integrity``): ``nbgrader autograde`` runs each notebook's kernel in a
+bubblewrap sandbox and decides every graded cell with the trusted verification, outside the
+student's process; the notebook's own test cells decide nothing. Without bubblewrap (or not as
+root) it refuses, unless ``HIDDEN_STATE_UNSANDBOXED=1`` is set, and then marks every result
+unsandboxed. See "Grading integrity" in README.md.
 """
 
 from pathlib import Path
@@ -23,3 +29,8 @@ c.CourseDirectory.release_directory = "exercises"
 
 # Seconds a single cell may run during autograding; the slowest test cell needs a few.
 c.Execute.timeout = 120
+
+# The trusted verification after Execute, and a sandboxed kernel (grader/integrity/preprocessor.py).
+from grader.integrity.preprocessor import configure  # noqa: E402
+
+configure(c)

@@ -17,6 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+# The course's notebooks and student versions of them live in grader.coursework (the benchmark uses them too).
+from grader.coursework import (MUTATIONS, cell_source, filled_release, mutated_solution, nbgrader_meta,  # noqa: F401
+                               release_notebook, solution_cells, source_notebook, strip_markers)
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ["01_hidden_state", "02_cell_state", "03_initialization", "04_statefulness", "05_vanishing_gradients"]
 
@@ -31,39 +35,10 @@ PARTS = {
                                "clip_grad_norm_": 2, "temporal_activation_regularization": 1},
 }
 
-MARKERS = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
-
-
-def source_notebook(assignment: str) -> dict:
-    return json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
-
-
-def release_notebook(assignment: str, root: Path = ROOT) -> dict:
-    return json.loads((root / "exercises" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
-
-
-def cell_source(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def solution_cells(notebook: dict) -> dict[str, str]:
-    """grade_id -> source of every autograded-answer cell."""
-    return {nbgrader_meta(c)["grade_id"]: cell_source(c) for c in notebook["cells"]
-            if nbgrader_meta(c).get("solution")}
-
-
 def graded_cells(notebook: dict) -> dict[str, tuple[str, float]]:
     """grade_id -> (source, points) of every autograder-test cell."""
     return {nbgrader_meta(c)["grade_id"]: (cell_source(c), nbgrader_meta(c)["points"]) for c in notebook["cells"]
             if nbgrader_meta(c).get("grade")}
-
-
-def strip_markers(source: str) -> str:
-    return "\n".join(line for line in source.splitlines() if not MARKERS.match(line))
 
 
 def solution_lines(source: str) -> list[str]:
@@ -118,62 +93,6 @@ def solution_namespace(assignment: str) -> dict:
     return namespace
 
 
-# ----------------------------------------------------------------------------- mutations
-
-# (assignment, part, text in the solution, replacement, the mistake the failure message must name)
-MUTATIONS = [
-    ("01_hidden_state", "rnn_cell",
-     "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n", "", "bias_hh missing"),
-    ("01_hidden_state", "rnn_forward", "h = rnn_cell(x[:, t], h,", "h = rnn_cell(x[:, t], h0,", "state not carried"),
-    ("01_hidden_state", "rnn_parameter_count", "per_block += 2 * hidden_size", "per_block += hidden_size",
-     "one bias per gate block"),
-    ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".pow(2).sum(dim=-1)",
-     "squared distances"),
-    ("02_cell_state", "lstm_cell", "a_i, a_f, a_g, a_o = pre_activation", "a_i, a_f, a_o, a_g = pre_activation",
-     "gates in order i, f, o, g"),
-    ("02_cell_state", "lstm_forward", "hidden_states.append(state[0])", "hidden_states.append(state[1])",
-     "outputs are the cell states"),
-    ("02_cell_state", "gru_cell", "n = torch.tanh(x_n + r * h_n)",
-     "b_hn = bias_hh.chunk(3)[2] if bias_hh is not None else 0\n"
-     "    n = torch.tanh(x_n + r * (h_n - b_hn) + b_hn)", "b_hn outside the reset product"),
-    ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.sum(dim=1)",
-     "a sum instead of a product"),
-    ("03_initialization", "LearnedInitialStateRNN",
-     "self.h0 = nn.Parameter(torch.zeros(num_layers, 1, hidden_size))",
-     'self.register_buffer("h0", torch.zeros(num_layers, 1, hidden_size))', "h0 not a parameter"),
-    ("03_initialization", "identity_init_", "weight_hh.copy_(gain * torch.eye(", "weight_hh.copy_(torch.eye(",
-     "gain ignored"),
-    ("03_initialization", "spectral_radius", "torch.linalg.eigvals(weight.detach()).abs().max()",
-     "torch.linalg.matrix_norm(weight.detach(), ord=2)", "largest singular value"),
-    ("03_initialization", "scale_to_spectral_radius", "weight * (radius / current)", "weight * (current / radius)",
-     "ratio inverted"),
-    ("04_statefulness", "StatefulRNN",
-     "        if isinstance(state, tuple):\n            state = tuple(s.detach() for s in state)\n"
-     "        elif state is not None:\n            state = state.detach()\n", "", "state not detached"),
-    ("04_statefulness", "batchify_stream",
-     "stream[: batch_size * length].reshape(batch_size, length, *stream.shape[1:])",
-     "stream[: batch_size * length].reshape(length, batch_size, *stream.shape[1:]).transpose(0, 1)",
-     "rows interleave the stream"),
-    ("04_statefulness", "tbptt_step", "    optimizer.zero_grad()\n", "", "optimizer.zero_grad() missing"),
-    ("05_vanishing_gradients", "input_gradient_norms", "outputs[:, -1].sum()", "outputs.sum()",
-     "loss over every step"),
-    ("05_vanishing_gradients", "effective_memory_length", "(gradient_norms > threshold)",
-     "(gradient_norms >= threshold)", "counted norms equal to the threshold"),
-    ("05_vanishing_gradients", "saturation_stats", '"saturation_rate": (magnitude > threshold)',
-     '"saturation_rate": (states.detach() > threshold)', "|h| not taken"),
-    ("05_vanishing_gradients", "clip_grad_norm_", "factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)",
-     "factor = max_norm / (total + 1e-6)", "gradients scaled up below max_norm"),
-    ("05_vanishing_gradients", "temporal_activation_regularization", ".pow(2).mean()", ".pow(2).sum()",
-     "a sum where a mean was asked"),
-]
-
-
-def mutated_solution(assignment: str, part: str, old: str, new: str) -> str:
-    source = solution_cells(source_notebook(assignment))[part]
-    assert source.count(old) == 1, f"mutation text not found exactly once in {part}: {old!r}"
-    return source.replace(old, new)
-
-
 # ----------------------------------------------------------------------------- autograding
 
 
@@ -182,11 +101,18 @@ def tools_env() -> dict:
 
     This interpreter's bin/ goes first on PATH (nbgrader runs ``alembic``), and this repository
     first on PYTHONPATH, so that the kernels grade with the ``grader`` package under test even if
-    the environment's editable install points elsewhere.
+    the environment's editable install points elsewhere. Without a sandbox (bubblewrap, as root)
+    and outside CI, autograding runs unsandboxed (``HIDDEN_STATE_UNSANDBOXED=1``).
     """
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    from grader.integrity import sandbox
+
+    if not sandbox.available() and not env.get("CI"):
+        # nbgrader_config.py grades in a bubblewrap sandbox; where there is none (and not under CI,
+        # which installs it), grade unsandboxed rather than refuse.
+        env["HIDDEN_STATE_UNSANDBOXED"] = "1"
     return env
 
 
@@ -195,16 +121,6 @@ def nbgrader(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=cwd, env=tools_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result
-
-
-def filled_release(release: dict, sources: dict[str, str]) -> dict:
-    """The release notebook with its answer cells replaced by ``sources`` (grade_id -> code)."""
-    notebook = json.loads(json.dumps(release))
-    for cell in notebook["cells"]:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if nbgrader_meta(cell).get("solution") and grade_id in sources:
-            cell["source"] = sources[grade_id]
-    return notebook
 
 
 def make_course(tmp: Path, assignment: str) -> Path:

@@ -19,35 +19,18 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from grader.coursework import cell_source as source
+from grader.coursework import nbgrader_meta as nbgrader
+from grader.coursework import release_notebook as release
+from grader.coursework import source_notebook as solution
 from grader.grading.kernels import KernelLauncher
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-EXERCISES = ROOT / "exercises"
 
 
 def assignments() -> list[str]:
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").is_file())
-
-
-def solution(assignment: str) -> dict:
-    return json.loads((SOLUTIONS / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
-
-
-def release(assignment: str) -> dict:
-    path = EXERCISES / assignment / f"{assignment}.ipynb"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: regenerate the release with `python -m grader.release`")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def source(cell) -> str:
-    text = cell["source"]
-    return "".join(text) if isinstance(text, list) else text
 
 
 def points(assignment: str) -> dict[str, float]:
@@ -99,14 +82,18 @@ class Submission:
 
 
 def bad_kinds(a: str) -> list[Submission]:
-    """One submission of assignment ``a`` per bad kind, with the grade and status it must get."""
+    """One submission of assignment ``a`` per bad kind, with the grade and status it must get.
+
+    The trusted verification decides every part from the answer cells' definitions, so a notebook
+    that hangs or dies after correct answers keeps their points; code that has no business in an
+    exercise (signals, ``os._exit``, edited tests) makes it ``suspicious``, the status the row shows.
+    """
     name = f"{a}.ipynb"
     full = sum(points(a).values())
     tests = test_ids(a)
     sols = solution_ids(a)
     pts = points(a)
     sol = solution(a)
-    after_second = sum(pts[t] for t in tests[:2])  # parts before a cell placed after the second test
 
     edited = solution(a)
     for cell in edited["cells"]:
@@ -128,14 +115,14 @@ def bad_kinds(a: str) -> list[Submission]:
         Submission("bad-extra", a, {name: text, "scratch.ipynb": dumps(release(a)), "data.csv": b"1,2\n"},
                    full, "extra_files", "scratch.ipynb"),
         Submission("bad-old-nbformat", a, {name: old}, full, "old_nbformat", "format 3"),
-        Submission("bad-edited-test", a, {name: dumps(edited)}, full, "tampered_tests", f"{tests[0]!r} was edited"),
-        Submission("bad-deleted-test", a, {name: dumps(deleted)}, full, "tampered_tests", f"{tests[1]!r} was deleted"),
-        Submission("bad-stripped", a, {name: dumps(stripped)}, full, "metadata_stripped", "metadata was missing"),
+        Submission("bad-edited-test", a, {name: dumps(edited)}, full, "suspicious", f"{tests[0]!r} was edited"),
+        Submission("bad-deleted-test", a, {name: dumps(deleted)}, full, "suspicious", f"{tests[1]!r} was deleted"),
+        Submission("bad-stripped", a, {name: dumps(stripped)}, full, "suspicious", "metadata was missing"),
         Submission("bad-hang", a, {name: dumps(insert_after(sol, sols[2], "while True:\n    pass\n"))},
                    full, "timeout", "was interrupted"),
         Submission("bad-hang-hard", a, {name: dumps(insert_after(
             sol, tests[1], "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                           "while True:\n    time.sleep(0.01)\n"))}, after_second, "timeout", "ran longer than"),
+                           "while True:\n    time.sleep(0.01)\n"))}, full, "suspicious", "ran longer than"),
         Submission("bad-memory", a, {name: dumps(insert_after(
             sol, sols[0], "import torch\nchunks = []\nwhile True:  # 1 GiB more each time, until the limit\n"
                           "    chunks.append(torch.empty(2**28))\n"))},
@@ -143,7 +130,7 @@ def bad_kinds(a: str) -> list[Submission]:
         Submission("bad-print-flood", a, {name: dumps(insert_after(sol, sols[1], "while True:\n    print('spam ' * 200)\n"))},
                    full, "output_limit", "printed more than"),
         Submission("bad-kernel-dies", a, {name: dumps(insert_after(sol, tests[1], "import os\nos._exit(3)\n"))},
-                   after_second, "kernel_died", "exited with code 3"),
+                   full, "suspicious", "exited with code 3"),
     ]
 
 

@@ -26,7 +26,7 @@ def test_launcher_and_verifier_seams(tmp_path, fork):
     record = tmp_path / "launches.txt"
     summary = run(RunOptions(submissions=tmp_path / "class", out=tmp_path / "out", course_root=ROOT, workers=1,
                              quiet=True, fork=fork, limits=Limits(timeout=90, cell_timeout=60),
-                             launcher=g.MarkingLauncher(record=str(record)),
+                             launcher=g.MarkingLauncher(record=str(record)), sandboxed=False,
                              verifiers=["grading_class.FailFirstTest"]))
     (row,) = summary.rows
     first, *rest = row.result.parts
@@ -41,22 +41,30 @@ def test_launcher_and_verifier_seams(tmp_path, fork):
     assert "launcher: sandboxed" in printed
 
 
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed"])
 @pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
-def test_a_submission_that_kills_the_process_above_its_kernel_harms_nobody_else(tmp_path, fork):
+def test_a_submission_that_kills_the_process_above_its_kernel_harms_nobody_else(tmp_path, fork, sandboxed):
     """Student code that SIGKILLs its kernel's parent: the kernel template (forked kernels) or the
-    worker itself (fresh kernels). Either way the run goes on and the next student is graded."""
+    worker itself (fresh kernels). In a sandbox it cannot reach either; without one it kills it, and
+    the run still goes on and the next student is graded."""
     attack = g.insert_after(g.solution(A), g.test_ids(A)[1],
                             "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
     full = sum(g.points(A).values())
     g.write_folder(tmp_path / "class", [g.Submission("a-attacker", A, {f"{A}.ipynb": g.dumps(attack)}, 0, ""),
                                         g.Submission("b-honest", A, {f"{A}.ipynb": g.dumps(g.solution(A))}, 0, "")])
     summary = run(RunOptions(submissions=tmp_path / "class", out=tmp_path / "out", course_root=ROOT, workers=1,
-                             quiet=True, fork=fork, limits=Limits(timeout=90, cell_timeout=60)))
+                             quiet=True, fork=fork, limits=Limits(timeout=90, cell_timeout=60), sandboxed=sandboxed))
     attacker, honest = summary.rows
-    if fork:  # the template died, and the kernel with it: the parts before count
-        assert attacker.status == "kernel_died" and "SIGKILL" in attacker.reason
-        assert attacker.result.total == sum(g.points(A)[t] for t in g.test_ids(A)[:2])
+    if sandboxed or fork:  # graded: the verification read the code
+        assert "suspicious" in {note.kind for note in attacker.notes} and "calls os.kill" in attacker.reason
+    if sandboxed:  # the kill is refused: the answers are the solution's, and they count
+        assert attacker.status == "suspicious" and attacker.result.total == full
+        assert attacker.result.sandboxed is True
+    elif fork:  # the template died, and the kernel with it; the trusted verification still grades every part
+        assert "kernel_died" in {note.kind for note in attacker.notes} and "SIGKILL" in attacker.reason
+        assert attacker.result.sandboxed is False
     else:  # the worker died: nothing to grade from, the pool replaced the worker
         assert attacker.status == "grader_error" and "grading process died" in attacker.reason
         assert attacker.result.total == 0
-    assert honest.status == "ok" and honest.result.total == full
+    assert honest.result.total == full
+    assert honest.status == ("ok" if sandboxed else "unsandboxed")

@@ -421,7 +421,9 @@ def _result(student, assignment, scores, notes=(), graded=True):
 
 
 def test_grades_csv_rows_columns_and_exact_ids(tmp_path):
-    rows = [Row(_result("zoë", "a2", [2, 0])),
+    unsandboxed = _result("zoë", "a2", [2, 0])
+    unsandboxed.sandboxed = False
+    rows = [Row(unsandboxed),
             Row(_result("Anna Maria", "a1", [1.5, 2]), [Note("unsafe_zip_entry", "zip entry 'x' not extracted")]),
             Row(_result("Anna Maria", "a2", [0, 0], [Note("missing", "no folder a2/")], graded=False)),
             Row(_result("bob, \"the\" builder", "a1", [0, 0], [Note("invalid_notebook", "is empty")]))]
@@ -434,8 +436,9 @@ def test_grades_csv_rows_columns_and_exact_ids(tmp_path):
         ("Anna Maria", "a1"), ("Anna Maria", "a2"), ('bob, "the" builder', "a1"), ("zoë", "a2")]
     assert table[0] | {} == {"student": "Anna Maria", "assignment": "a1", "a1:t0": "1.5", "a1:t1": "2", "a2:t0": "",
                              "a2:t1": "", "total": "3.5", "max_score": "4", "status": "unsafe_zip_entry",
-                             "reason": "zip entry 'x' not extracted"}
+                             "reason": "zip entry 'x' not extracted", "sandboxed": ""}
     assert table[1]["status"] == "missing" and table[2]["status"] == "invalid_notebook"
+    assert table[3]["sandboxed"] == "no"
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
     before = path.read_bytes()
     write_grades_csv(path, list(reversed(rows)), columns)

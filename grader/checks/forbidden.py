@@ -153,7 +153,8 @@ def _sources(fn):
     return [(source, namespace)]
 
 
-def _dotted(node):
+def dotted_name(node) -> list[str] | None:
+    """``["torch", "nn", "LSTM"]`` for the expression ``torch.nn.LSTM``; ``None`` if it is not a plain dotted name."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -215,7 +216,7 @@ def static_violations(fn, rules: Rules | None) -> list[str]:
                     if obj is not None and classify(obj, rules):
                         violations.append(full)
             elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
-                parts = _dotted(node)
+                parts = dotted_name(node)
                 if not parts:
                     continue
                 resolved = _resolve(parts, namespace)

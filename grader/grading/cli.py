@@ -70,6 +70,9 @@ def build_parser(prog: str = "python -m grader grade") -> argparse.ArgumentParse
     parser.add_argument("--fresh-kernels", action="store_true",
                         help="start every kernel as a new Python process instead of forking it from a warm "
                              "template process (slower; each kernel is fresh either way)")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="grade even where no sandbox (bubblewrap, as root) works: student code then runs "
+                             "as this user, with the network; every result is marked unsandboxed")
     parser.add_argument("--force", action="store_true", help="grade everything again, even if unchanged")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--course", metavar="PATH", type=Path, default=Path.cwd(),
@@ -86,7 +89,8 @@ def options_from(args):
                     output_interrupt_bytes=max(16 * args.max_output, Limits().output_interrupt_bytes))
     return RunOptions(submissions=args.submissions, out=args.out, course_root=args.course,
                       assignments=list(dict.fromkeys(args.assignment)), workers=args.workers, db_url=args.db,
-                      limits=limits, force=args.force, quiet=args.quiet, fork=not args.fresh_kernels)
+                      limits=limits, force=args.force, quiet=args.quiet, fork=not args.fresh_kernels,
+                      sandboxed=not args.unsandboxed)
 
 
 def main(argv=None, prog: str | None = None) -> int:

@@ -45,8 +45,10 @@ class RunOptions:
     preload: list[str] = field(default_factory=lambda: ["torch", "grader.checks"])
     prelaunch: bool = True
     fork: bool = True
-    verifiers: list = field(default_factory=list)
-    launcher: object = None
+    verifiers: list = field(default_factory=list)  # more nbgrader preprocessors after the execution
+    launcher: object = None  # a KernelLauncher; None: the sandbox's (or plain limits when unsandboxed)
+    verify: bool = True  # decide every graded part with the trusted verification (grader.integrity)
+    sandboxed: bool = True  # run student code in bubblewrap sandboxes; refuse if they do not work here
 
 
 @dataclass
@@ -68,11 +70,36 @@ class UsageError(RuntimeError):
     """Something the instructor can fix on the command line (shown without a traceback)."""
 
 
-def _limits_fingerprint(limits: Limits) -> str:
+def _settings_fingerprint(options: RunOptions) -> str:
+    """What, besides the files, decides a grade: the limits and the integrity mode."""
+    limits = options.limits
     text = json.dumps({"timeout": limits.timeout, "cell_timeout": limits.cell_timeout,
                        "memory": limits.memory_bytes, "output": limits.max_output_bytes,
-                       "interrupt": limits.output_interrupt_bytes, "file": limits.file_bytes}, sort_keys=True)
+                       "interrupt": limits.output_interrupt_bytes, "file": limits.file_bytes,
+                       "verify": options.verify, "sandboxed": options.sandboxed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def integrity(options: RunOptions, protect: list[Path]) -> tuple[list, object]:
+    """``(verifiers, launcher)`` for the run: the trusted verification and the sandboxed kernels.
+
+    Raises :class:`UsageError` when a sandbox is asked for (the default) but does not work here.
+    """
+    verifiers, launcher = list(options.verifiers), options.launcher
+    if options.sandboxed:
+        from grader.integrity import sandbox
+
+        if not sandbox.available():
+            raise UsageError(f"cannot sandbox student code here: {sandbox.unavailable_reason()}. Install "
+                             f"bubblewrap and run as root, or pass --unsandboxed to grade without a sandbox "
+                             f"(every result is then marked unsandboxed)")
+        if launcher is None:
+            launcher = sandbox.SandboxKernelLauncher(protect=[str(path) for path in protect])
+    if options.verify:
+        from grader.integrity.preprocessor import TrustedVerification
+
+        verifiers.insert(0, TrustedVerification)
+    return verifiers, launcher
 
 
 def _missing_result(workspace: Workspace, student: str, spec) -> SubmissionResult:
@@ -114,6 +141,8 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
         raise UsageError("the output folder must not contain the submissions")
     if submissions.is_dir() and submissions in workspace.root.parents:
         raise UsageError("the output folder must not be inside the submissions folder")
+    verifiers, launcher = integrity(options, [workspace.root, course.root / "solutions"])
+    worker_start: list[float] = []
     with workspace:
         # 1-2. submissions and what they hold
         rejected = []
@@ -137,7 +166,7 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
         db_url = options.db_url or workspace.default_db_url
         template_url = f"sqlite:///{workspace.state / 'template.db'}"
         specs = course_module.prepare(course, workspace, names, db_url, template_url, log)
-        limits_key = _limits_fingerprint(options.limits)
+        limits_key = _settings_fingerprint(options)
 
         # 4. what is new or changed
         previous = workspace.load_results()
@@ -175,8 +204,7 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
                                           template_db=str(workspace.state / "template.db"), specs=specs,
                                           limits=options.limits, preload=list(options.preload),
                                           prelaunch=options.prelaunch, fork=options.fork,
-                                          verifiers=list(options.verifiers),
-                                          launcher=options.launcher)
+                                          verifiers=verifiers, launcher=launcher, sandboxed=options.sandboxed)
                 total = sum(len(specs[job.assignment].notebooks) for job in jobs)
                 workers = max(1, min(options.workers, len(jobs)))
                 with Progress(total, enabled=not options.quiet) as bar, WorkerPool(workers, settings) as pool:
@@ -187,6 +215,7 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
                         rows[(result.student, result.assignment)] = row
                         graded += 1
                         bar.update(result.notebooks)
+                    worker_start = pool.start_seconds
         finally:
             writer.close()
 
@@ -196,8 +225,11 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
         write_grades_csv(workspace.grades_csv, ordered, part_columns)
         seconds = round(time.monotonic() - started, 1)
         summary = {"graded": graded, "reused": reused, "seconds": seconds, "workers": options.workers,
+                   "verified": options.verify, "sandboxed": options.sandboxed,
                    "limits": options.limits.describe(),
                    "grading_seconds": round(time.monotonic() - prepared_at, 1)}
+        if worker_start:
+            summary["worker_start"] = worker_start
         report_module.write(workspace.report_html, ordered, specs, found.problems, summary)
         atomic_write_text(workspace.run_json, json.dumps(
             {**summary, "assignments": names, "students": len(found.students), "rows": len(ordered),

@@ -68,6 +68,10 @@ class JobContext:
     limits: Limits
     reports: dict[str, ExecutionReport] = field(default_factory=dict)
     more: bool = True  # another notebook follows this one in the worker (so prelaunch its kernel)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, over the job's notebooks
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        self.timings[phase] = self.timings.get(phase, 0.0) + seconds
 
     def report(self, notebook: str) -> ExecutionReport:
         return self.reports.setdefault(notebook, ExecutionReport())
@@ -88,6 +92,12 @@ def active() -> JobContext:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _phase(cell: NotebookNode) -> str:
+    """``student_code`` for answer and test cells, ``imports`` for the notebook's own set-up cells."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return "student_code" if meta.get("solution") or meta.get("grade") or not meta else "imports"
 
 
 def cell_label(cell: NotebookNode, index: int) -> str:
@@ -145,6 +155,7 @@ class GuardedExecute(Execute):
         started = False
         failure = None
         for _attempt in range(2):
+            kernel_wait = monotonic()
             km = job.kernels.acquire(more=job.more)
             self._hs_killed_by_watchdog = False
             NotebookClient.__init__(self, nb, km)
@@ -158,6 +169,7 @@ class GuardedExecute(Execute):
                 try:
                     with self.setup_kernel():
                         self._hs_prepare_kernel(resources)
+                        job.add_time("kernel_start", monotonic() - kernel_wait)
                         started = True  # from here on, student code runs: no second attempt
                         self._hs_run_cells(nb, resources, km)
                 except (RuntimeError, TimeoutError, DeadKernelError, CellTimeoutError) as exc:
@@ -219,6 +231,7 @@ class GuardedExecute(Execute):
             if stopped is not None:
                 cell.outputs = [error_output("NotRun", f"not run: {stopped}")]
                 continue
+            cell_started = monotonic()
             try:
                 self.preprocess_cell(cell, resources, index)
             except DeadKernelError:
@@ -229,6 +242,7 @@ class GuardedExecute(Execute):
                 report.add("timeout", f"{stopped}; the kernel was stopped and later cells were not run")
                 km.kill_group()
                 cell.outputs = list(cell.get("outputs", [])) + [error_output("CellTimeoutError", stopped)]
+            active().add_time(_phase(cell), monotonic() - cell_started)
             self._hs_check_memory(cell, index)
 
     def _hs_death(self, km, cell, index) -> str:

@@ -55,6 +55,18 @@ class KernelLauncher:
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         return env
 
+    def fork_request(self, km, request: dict) -> dict:
+        """The request a kernel template gets to fork ``km``'s kernel (a sandbox adds its isolation)."""
+        return request
+
+    def host_pid(self, template_pid: int, pid: int) -> int | None:
+        """This machine's id of the process the template reports as ``pid`` (they differ in a PID namespace)."""
+        return pid
+
+    def release(self, km) -> None:
+        """Clean up after ``km``'s kernel has ended (e.g. its socket folder)."""
+        return None
+
 
 @dataclass
 class LimitedLauncher(KernelLauncher):
@@ -81,6 +93,15 @@ class LimitedLauncher(KernelLauncher):
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         return self.inner.environment(env)
 
+    def fork_request(self, km, request: dict) -> dict:
+        return self.inner.fork_request(km, request)
+
+    def host_pid(self, template_pid: int, pid: int) -> int | None:
+        return self.inner.host_pid(template_pid, pid)
+
+    def release(self, km) -> None:
+        self.inner.release(km)
+
 
 class GradingKernelManager(AsyncKernelManager):
     """jupyter_client's kernel manager, with the launch command passed through a :class:`KernelLauncher`,
@@ -98,11 +119,15 @@ class GradingKernelManager(AsyncKernelManager):
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         env = dict(kw.get("env") or {})
         env["JPY_PARENT_PID"] = str(self.zygote.pid)  # ipykernel exits if the template dies
-        pid = self.zygote.spawn({"connection_file": self.connection_file, "cwd": str(kw.get("cwd") or os.getcwd()),
-                                 "env": env, "log": str(self.log_path or os.devnull),
-                                 "arguments": list(self.kernel_arguments)})
+        request = {"connection_file": self.connection_file, "cwd": str(kw.get("cwd") or os.getcwd()),
+                   "env": env, "log": str(self.log_path or os.devnull), "arguments": list(self.kernel_arguments)}
+        launcher = self.launcher if self.launcher is not None else KernelLauncher()
+        inner_pid = self.zygote.spawn(launcher.fork_request(self, request))
+        pid = launcher.host_pid(self.zygote.pid, inner_pid)
+        if pid is None:
+            raise RuntimeError(f"the kernel the template forked (pid {inner_pid} inside) is gone already")
         provisioner = self.provisioner
-        provisioner.process = ZygoteChild(pid, self.zygote)
+        provisioner.process = ZygoteChild(pid, self.zygote, inner_pid)
         provisioner.pid = provisioner.pgid = pid  # the child leads its own session
         self._reconcile_connection_info(provisioner.connection_info)
 
@@ -229,14 +254,15 @@ class Zygote:
 class ZygoteChild:
     """What jupyter_client's provisioner needs of a ``Popen`` object, for a kernel forked by a :class:`Zygote`."""
 
-    def __init__(self, pid: int, zygote: Zygote):
-        self.pid = pid
+    def __init__(self, pid: int, zygote: Zygote, template_pid: int | None = None):
+        self.pid = pid  # this machine's process id
+        self.template_pid = pid if template_pid is None else template_pid  # the id the template knows it by
         self.zygote = zygote
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.zygote.status(self.pid)
+            self.returncode = self.zygote.status(self.template_pid)
             if self.returncode is None and not self.zygote.alive:
                 try:
                     os.kill(self.pid, 0)
@@ -370,6 +396,7 @@ class KernelSupply:
             km.cleanup_connection_file()
         except Exception:  # noqa: BLE001
             pass
+        self.settings.launcher.release(km)
         self.live.discard(km)
 
     def log_tail(self, km: GradingKernelManager, size: int = 4000) -> str:

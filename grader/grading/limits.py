@@ -9,6 +9,8 @@ the kernel keeps the wrapper's process id, its process group and its parent.
 * ``--cpu``: CPU seconds (``RLIMIT_CPU``): a backstop behind the wall-clock timeout; past it the
   kernel gets ``SIGXCPU``.
 * ``--fsize``: largest file the kernel may write (``RLIMIT_FSIZE``), including its own log.
+* ``--nproc``, ``--nofile``: processes and threads of the user, open files (used by the sandbox,
+  :mod:`grader.integrity.confine`, which shares this table and :func:`apply`).
 * core dumps are always disabled.
 
 It is run as a plain script (``python -I -S limits.py``), so it imports nothing but ``os``,
@@ -19,26 +21,37 @@ import os
 import resource
 import sys
 
-LIMITS = {"--as": resource.RLIMIT_AS, "--cpu": resource.RLIMIT_CPU, "--fsize": resource.RLIMIT_FSIZE}
+LIMITS = {"--as": resource.RLIMIT_AS, "--cpu": resource.RLIMIT_CPU, "--fsize": resource.RLIMIT_FSIZE,
+          "--nproc": resource.RLIMIT_NPROC, "--nofile": resource.RLIMIT_NOFILE}
+
+
+def parse_options(argv, valued, flags=()):
+    """``(options, command)`` from ``[OPTION ...] -- COMMAND ...``: ``valued`` options take an integer
+    (``--as=N`` or ``--as N``), ``flags`` none. Raises ``ValueError`` on a malformed command line."""
+    options = {}
+    args = list(argv)
+    while args and args[0] != "--":
+        option = args.pop(0)
+        name, has_value, value = option.partition("=")
+        if name in flags and not has_value:
+            options[name] = True
+            continue
+        if name not in valued:
+            raise ValueError(f"unknown option {option!r}")
+        if not has_value:
+            if not args:
+                raise ValueError(f"{name} needs a value")
+            value = args.pop(0)
+        options[name] = int(value)
+    if len(args) < 2:
+        raise ValueError("expected -- followed by a command")
+    return options, args[1:]
 
 
 def parse(argv):
     """``(limits, command)`` from the arguments; raises ``ValueError`` on a malformed command line."""
-    limits = {}
-    args = list(argv)
-    while args and args[0] != "--":
-        option = args.pop(0)
-        name, _, value = option.partition("=")
-        if name not in LIMITS:
-            raise ValueError(f"unknown option {option!r}")
-        if not value:
-            if not args:
-                raise ValueError(f"{name} needs a value")
-            value = args.pop(0)
-        limits[LIMITS[name]] = int(value)
-    if not args or len(args) < 2:
-        raise ValueError("expected -- followed by a command")
-    return limits, args[1:]
+    options, command = parse_options(argv, LIMITS)
+    return {LIMITS[name]: value for name, value in options.items()}, command
 
 
 def apply(limits):

@@ -55,6 +55,7 @@ class WorkerPool:
         self.context.set_forkserver_preload(PRELOAD)
         self.slots: list[_Slot] = []
         self._counter = 0
+        self.start_seconds: list[float] = []  # how long each worker took to be ready (for benchmarks)
         # A job may take its time limit per notebook, plus feedback and start-up; past this it is stuck.
         notebooks = max((len(spec.notebooks) for spec in settings.specs.values()), default=1)
         self.hard_limit = notebooks * (settings.limits.timeout + 30.0) + 120.0
@@ -137,6 +138,7 @@ class WorkerPool:
                         kind, payload = "died", None
                     if kind == "ready":
                         slot.ready = True
+                        self.start_seconds.append(round(now - slot.started, 3))
                         startup_failures = 0
                         continue
                     if kind == "done":

@@ -31,7 +31,7 @@ code,pre{font-family:ui-monospace,monospace;font-size:.9em}pre{white-space:pre-w
 .grid{display:flex;flex-wrap:wrap;gap:2em}.grid>div{flex:1 1 30em}td.who{white-space:nowrap}
 """
 
-BAD = {"grader_error", "missing", "invalid_notebook", "kernel_died", "timeout", "memory"}
+BAD = {"grader_error", "suspicious", "missing", "invalid_notebook", "kernel_died", "timeout", "memory", "unsandboxed"}
 
 
 def _e(text) -> str:
@@ -174,6 +174,10 @@ def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str
     out.append(f"<p>{_e('; '.join(facts))}.</p>")
     if "limits" in summary:
         out.append(f'<p class="muted">Limits: {_e(summary["limits"])}.</p>')
+    unsandboxed = sum(1 for row in rows if row.result.sandboxed is False)
+    if unsandboxed:
+        out.append(f'<p class="status bad">{unsandboxed} submission(s) were graded WITHOUT a sandbox '
+                   f'(--unsandboxed): their code could read files and use the network while it ran.</p>')
     out.append("<p>" + " ".join(f"{_status(status)}&nbsp;{count}" for status, count in
                                 sorted(statuses.items(), key=lambda item: SEVERITY[item[0]])) + "</p>")
     out.append("<p>" + " · ".join(f'<a href="#{_e(name)}">{_e(name)}</a>' for name in specs) +

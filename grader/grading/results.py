@@ -16,13 +16,16 @@ from pathlib import Path
 # The status vocabulary, most serious first. Each: what it means and what happened to the grade.
 STATUSES: dict[str, str] = {
     "grader_error": "the grader itself failed on this submission (zero); it is retried on the next run",
+    "suspicious": "the code did something no honest answer needs (patching the checks or torch, reading "
+                  "files, forbidden calls...; the reason says what); the trusted verification decided every "
+                  "part, so an attack gains nothing, and a forbidden use scores zero for its part",
     "missing": "no notebook for the assignment (or one of its notebooks) was submitted (zero for it)",
     "invalid_notebook": "the file is not a readable notebook: invalid JSON, empty, binary, too large, "
                         "or an unsupported format (zero for it)",
-    "kernel_died": "the kernel died (e.g. os._exit, a crash); parts graded before that count, later parts score zero",
+    "kernel_died": "the kernel died (e.g. os._exit, a crash); the trusted verification still decides every part",
     "timeout": "a cell or the whole notebook ran out of time and was interrupted or stopped; "
-               "parts that passed count",
-    "memory": "the code hit the memory limit; parts that passed count",
+               "the trusted verification still decides every part",
+    "memory": "the code hit the memory limit; the trusted verification still decides every part",
     "output_limit": "a cell printed more than the output limit; its output was cut and the cell interrupted",
     "tampered_tests": "a locked (test or set-up) cell was edited or deleted; it was restored from the source "
                       "before grading",
@@ -33,6 +36,8 @@ STATUSES: dict[str, str] = {
     "unsafe_zip_entry": "entries of the zip that climb out of the folder, are absolute or are links were "
                         "not extracted; the rest was graded",
     "extra_files": "extra notebooks or files were submitted; they were ignored",
+    "unsandboxed": "graded WITHOUT a sandbox (the instructor passed --unsandboxed): student code could "
+                   "read files and use the network while it ran",
     "ok": "graded normally",
 }
 SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
@@ -83,6 +88,8 @@ class SubmissionResult:
     seconds: float = 0.0
     timestamp: str | None = None  # the submission's timestamp.txt, if valid
     graded: bool = True  # False for a row made without grading (no folder at all)
+    sandboxed: bool | None = None  # whether student code ran sandboxed (None: none of it ran)
+    timings: dict = field(default_factory=dict)  # seconds per phase, summed over the notebooks (for benchmarks)
 
     @property
     def total(self) -> float:
@@ -148,7 +155,7 @@ class Row:
 
 
 FIXED_COLUMNS = ("student", "assignment")
-TAIL_COLUMNS = ("total", "max_score", "status", "reason")
+TAIL_COLUMNS = ("total", "max_score", "status", "reason", "sandboxed")
 
 
 def csv_columns(part_columns: list[str]) -> list[str]:
@@ -159,7 +166,8 @@ def write_grades_csv(path: Path, rows: list[Row], part_columns: list[str]) -> No
     """``grades.csv``: one row per student and assignment, sorted by (student, assignment).
 
     Columns: ``student``, ``assignment``, one per graded part (``<assignment>:<grade id>``; empty
-    where the part belongs to another assignment), ``total``, ``max_score``, ``status``, ``reason``.
+    where the part belongs to another assignment), ``total``, ``max_score``, ``status``, ``reason``,
+    ``sandboxed`` (``yes``; ``no`` when graded with ``--unsandboxed``; empty when nothing ran).
     Written to a temporary file and renamed, so a reader never sees half a file.
     """
     buffer = io.StringIO()
@@ -170,7 +178,7 @@ def write_grades_csv(path: Path, rows: list[Row], part_columns: list[str]) -> No
         writer.writerow([row.result.student, row.result.assignment,
                          *(scores.get(column, "") for column in part_columns),
                          format_score(row.result.total), format_score(row.result.max_score),
-                         row.status, row.reason])
+                         row.status, row.reason, {True: "yes", False: "no"}.get(row.result.sandboxed, "")])
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(buffer.getvalue(), encoding="utf-8")
     temporary.replace(path)

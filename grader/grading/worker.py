@@ -61,6 +61,7 @@ class WorkerSettings:
     fork: bool = True  # fork kernels from a warm template process (see grader.grading.zygote)
     verifiers: list = field(default_factory=list)  # preprocessor classes or "module.Class" strings
     launcher: object = None  # a grader.grading.kernels.KernelLauncher; None: limits only
+    sandboxed: bool = False  # the launcher sandboxes student code (else results are marked unsandboxed)
 
 
 def _die_with_parent() -> None:
@@ -116,9 +117,13 @@ class Grader:
         self.kernels = KernelSupply(KernelSettings(launcher=launcher, preload=list(settings.preload), env=env,
                                                    log_dir=self.work / "kernels", prelaunch=settings.prelaunch,
                                                    fork=settings.fork))
+        for verifier in settings.verifiers:  # e.g. start the sandboxed runner (its torch import) now
+            warm_up = getattr(verifier, "warm_up", None)
+            if warm_up is not None:
+                warm_up(self._config())
 
     # ------------------------------------------------------------------ config
-    def _config(self, **coursedir):
+    def _config(self, submitted: Path | None = None, **coursedir):
         from .executor import configure
 
         config = copy.deepcopy(self.base_config)
@@ -133,6 +138,9 @@ class Grader:
         for key, value in coursedir.items():
             setattr(config.CourseDirectory, key, value)
         configure(config, self.settings.limits, self.settings.verifiers)
+        config.TrustedVerification.allow_unsandboxed = not self.settings.sandboxed
+        if submitted is not None:  # the file as the student sent it, before any repair
+            config.TrustedVerification.submitted_path = str(submitted)
         return config
 
     # ------------------------------------------------------------------ one submission
@@ -186,22 +194,29 @@ class Grader:
             self.captured.clear()
             context.more = job.more or name != gradable[-1]
             executor.activate(context)
+            autograde_started = time.monotonic()
             try:
-                self._autograde(key, job.assignment, name)
+                self._autograde(key, job.assignment, name, Path(job.folder) / item.submitted_as)
             except Exception as exc:  # noqa: BLE001 - nbgrader raises NbGraderException after logging why
                 detail = self.captured.last_error() or f"{type(exc).__name__}: {exc}"
                 result.notes.append(Note("grader_error", f"nbgrader could not autograde {name}.ipynb: {detail}"[:500]))
                 continue
             finally:
                 executor.activate(None)
+                context.timings["autograde"] = context.timings.get("autograde", 0.0) + \
+                    time.monotonic() - autograde_started
             graded[name] = self._read_scores(key, job.assignment, name)
             result.notes += context.report(name).notes
+            feedback_started = time.monotonic()
             try:
                 feedback.generate(self._config(), dict(student_id=key, assignment_id=job.assignment, notebook_id=name),
                                   spec.hidden.get(name, []), self.log)
             except Exception as exc:  # noqa: BLE001
                 result.notes.append(Note("grader_error", f"the feedback for {name}.ipynb failed: {exc}"[:500]))
+            context.timings["feedback"] = context.timings.get("feedback", 0.0) + time.monotonic() - feedback_started
         self._forget(key, job.assignment)
+        verification = self._integrity(autograded, spec, result)
+        result.timings = phase_timings(context.timings, verification)
 
         messages = self._failure_messages(autograded, spec)
         result.parts = []
@@ -225,11 +240,11 @@ class Grader:
                 result.feedback.append(page.relative_to(self.root).as_posix())
         shutil.rmtree(staging, ignore_errors=True)
 
-    def _autograde(self, key: str, assignment: str, notebook: str) -> None:
+    def _autograde(self, key: str, assignment: str, notebook: str, submitted: Path) -> None:
         from nbgrader.converters import Autograde
         from nbgrader.coursedir import CourseDirectory
 
-        config = self._config(student_id=key, assignment_id=assignment, notebook_id=notebook)
+        config = self._config(submitted, student_id=key, assignment_id=assignment, notebook_id=notebook)
         coursedir = CourseDirectory(config=config, log=self.log)
         Autograde(coursedir=coursedir, config=config, log=self.log).start()
 
@@ -281,8 +296,52 @@ class Grader:
                     messages[(name, meta["grade_id"])] = text[:2000]
         return messages
 
+    def _integrity(self, autograded: Path, spec: AssignmentSpec, result: SubmissionResult) -> float:
+        """Notes from the trusted verification's verdicts (kept in the autograded notebooks' metadata):
+        ``suspicious`` with the reasons, ``unsandboxed`` if student code ran without a sandbox.
+        Sets ``result.sandboxed``; returns the seconds the verification took."""
+        import nbformat
+
+        from grader.integrity.preprocessor import METADATA_KEY
+
+        seconds, ran = 0.0, False
+        for name in spec.notebooks:
+            path = autograded / f"{name}.ipynb"
+            if not path.is_file():
+                continue
+            ran = True
+            verdict = nbformat.read(path, as_version=4).metadata.get(METADATA_KEY)
+            if not verdict:
+                continue
+            seconds += float(verdict.get("seconds", 0.0))
+            reasons = list(verdict.get("suspicious", []))
+            for part in verdict.get("parts", {}).values():
+                reasons += [f"{part['name']}: {reason}" for reason in part.get("suspicious", [])]
+            if reasons:
+                result.notes.append(Note("suspicious", f"{name}.ipynb: " + "; ".join(dict.fromkeys(reasons))))
+        if ran:
+            result.sandboxed = self.settings.sandboxed
+            if not self.settings.sandboxed:
+                result.notes.append(Note("unsandboxed", "graded without a sandbox (--unsandboxed)"))
+        return seconds
+
     def close(self) -> None:
         self.kernels.shutdown()
+
+
+def phase_timings(measured: dict[str, float], verification: float) -> dict[str, float]:
+    """Where one submission's grading time went, in seconds, summed over its notebooks.
+
+    ``kernel_start`` (a fresh kernel until it answers), ``imports`` (the notebook's set-up cells),
+    ``student_code`` (answer and test cells), ``verification`` (the trusted verification),
+    ``writing`` (the rest of nbgrader's autograde: reading, sanitizing, the gradebook, the files;
+    and the feedback pages).
+    """
+    executed = sum(measured.get(key, 0.0) for key in ("kernel_start", "imports", "student_code"))
+    writing = measured.get("autograde", 0.0) - executed - verification + measured.get("feedback", 0.0)
+    timings = {key: measured.get(key, 0.0) for key in ("kernel_start", "imports", "student_code")}
+    timings.update(verification=verification, writing=max(0.0, writing))
+    return {key: round(value, 4) for key, value in timings.items()}
 
 
 class _Capture(logging.Handler):

@@ -9,7 +9,8 @@ would. No student code has ever run in the template, so every kernel starts from
 state as a freshly started one (the imported modules excepted, which is the point).
 
 Protocol, one JSON object per line: the worker writes requests to the template's stdin
-(``{"connection_file", "cwd", "env", "log", "arguments"}``); the template answers on stdout with
+(``{"connection_file", "cwd", "env", "log", "arguments"}``, and ``"isolate"`` when the template
+runs in a sandbox: see :meth:`grader.integrity.sandbox.SandboxKernelLauncher.fork_request`); the template answers on stdout with
 ``{"pid": N}`` (or ``{"error": ...}``), and reports every child that ends as
 ``{"exited": N, "status": S}`` (S negative for a signal, like ``Popen.returncode``). It says
 ``{"ready": true}`` once warm, or ``{"ready": false, "reason": ...}`` if it cannot fork safely
@@ -29,6 +30,8 @@ import os
 import resource
 import signal
 import sys
+
+from grader.grading.limits import apply as apply_limits
 
 PR_SET_PDEATHSIG = 1
 
@@ -63,15 +66,14 @@ def _child(request: dict, limits: dict, template_pid: int, protocol_fds: tuple[i
             os._exit(1)
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(signum, signal.SIG_DFL)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        for which, value in limits.items():
-            _, hard = resource.getrlimit(which)
-            ceiling = value + 5 if which == resource.RLIMIT_CPU else value
-            if hard != resource.RLIM_INFINITY:
-                value, ceiling = min(value, hard), min(ceiling, hard)
-            resource.setrlimit(which, (value, ceiling))
+        apply_limits(limits)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
+        if request.get("isolate"):  # in a sandbox: a sandbox of its own for this kernel, then drop privileges
+            from grader.integrity.confine import isolate
+
+            box = request["isolate"]
+            isolate(box["uid"], box["tmp_bytes"], limits=box.get("limits"), own=box["own"], shared=box["shared"])
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)

@@ -1,0 +1,134 @@
+"""The course's notebooks as data, and student versions of them (for the tests and the benchmark).
+
+* :func:`source_notebook`, :func:`release_notebook`: ``solutions/<a>/<a>.ipynb`` (solutions and
+  hidden tests) and ``exercises/<a>/<a>.ipynb`` (the student release nbgrader generated from it);
+* :func:`solution_cells`, :func:`strip_markers`: the answer cells, and their code as a student
+  would have written it (without nbgrader's ``### BEGIN/END SOLUTION`` markers);
+* :func:`filled_release`: the release with some answer cells filled in, i.e. what a student
+  submits (the release's metadata, checksums and locked cells, with the student's code);
+  :func:`full_submission`: every answer cell solved;
+* :data:`MUTATIONS`: one plausible mistake per graded part, with the mistake the checks must name;
+  :func:`mutated_solution` applies one.
+
+Nothing here runs a notebook or imports nbgrader or torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MARKERS = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+def source_notebook(assignment: str, root: Path = ROOT) -> dict:
+    """The source notebook of ``assignment``, with solutions and hidden tests."""
+    return json.loads((root / "solutions" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+
+
+def release_notebook(assignment: str, root: Path = ROOT) -> dict:
+    """The student release of ``assignment``, as ``python -m grader.release`` generated it."""
+    path = root / "exercises" / assignment / f"{assignment}.ipynb"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: regenerate the release with `python -m grader.release`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def cell_source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def solution_cells(notebook: dict) -> dict[str, str]:
+    """grade_id -> source of every autograded-answer cell."""
+    return {nbgrader_meta(c)["grade_id"]: cell_source(c) for c in notebook["cells"]
+            if nbgrader_meta(c).get("solution")}
+
+
+def strip_markers(source: str) -> str:
+    """``source`` without nbgrader's solution and hidden-test marker lines."""
+    return "\n".join(line for line in source.splitlines() if not MARKERS.match(line))
+
+
+def filled_release(release: dict, sources: dict[str, str]) -> dict:
+    """The release notebook with its answer cells replaced by ``sources`` (grade_id -> code)."""
+    notebook = json.loads(json.dumps(release))
+    for cell in notebook["cells"]:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution") and grade_id in sources:
+            cell["source"] = sources[grade_id]
+    return notebook
+
+
+def solved_sources(assignment: str, root: Path = ROOT) -> dict[str, str]:
+    """grade_id -> the solution's code of every answer cell, without markers."""
+    return {gid: strip_markers(src) for gid, src in solution_cells(source_notebook(assignment, root)).items()}
+
+
+def full_submission(assignment: str, root: Path = ROOT) -> dict:
+    """The release with every answer cell solved: a full-marks submission."""
+    return filled_release(release_notebook(assignment, root), solved_sources(assignment, root))
+
+
+# ----------------------------------------------------------------------------- mutations
+
+# (assignment, part, text in the solution, replacement, the mistake the failure message must name)
+MUTATIONS = [
+    ("01_hidden_state", "rnn_cell",
+     "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n", "", "bias_hh missing"),
+    ("01_hidden_state", "rnn_forward", "h = rnn_cell(x[:, t], h,", "h = rnn_cell(x[:, t], h0,", "state not carried"),
+    ("01_hidden_state", "rnn_parameter_count", "per_block += 2 * hidden_size", "per_block += hidden_size",
+     "one bias per gate block"),
+    ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".pow(2).sum(dim=-1)",
+     "squared distances"),
+    ("02_cell_state", "lstm_cell", "a_i, a_f, a_g, a_o = pre_activation", "a_i, a_f, a_o, a_g = pre_activation",
+     "gates in order i, f, o, g"),
+    ("02_cell_state", "lstm_forward", "hidden_states.append(state[0])", "hidden_states.append(state[1])",
+     "outputs are the cell states"),
+    ("02_cell_state", "gru_cell", "n = torch.tanh(x_n + r * h_n)",
+     "b_hn = bias_hh.chunk(3)[2] if bias_hh is not None else 0\n"
+     "    n = torch.tanh(x_n + r * (h_n - b_hn) + b_hn)", "b_hn outside the reset product"),
+    ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.sum(dim=1)",
+     "a sum instead of a product"),
+    ("03_initialization", "LearnedInitialStateRNN",
+     "self.h0 = nn.Parameter(torch.zeros(num_layers, 1, hidden_size))",
+     'self.register_buffer("h0", torch.zeros(num_layers, 1, hidden_size))', "h0 not a parameter"),
+    ("03_initialization", "identity_init_", "weight_hh.copy_(gain * torch.eye(", "weight_hh.copy_(torch.eye(",
+     "gain ignored"),
+    ("03_initialization", "spectral_radius", "torch.linalg.eigvals(weight.detach()).abs().max()",
+     "torch.linalg.matrix_norm(weight.detach(), ord=2)", "largest singular value"),
+    ("03_initialization", "scale_to_spectral_radius", "weight * (radius / current)", "weight * (current / radius)",
+     "ratio inverted"),
+    ("04_statefulness", "StatefulRNN",
+     "        if isinstance(state, tuple):\n            state = tuple(s.detach() for s in state)\n"
+     "        elif state is not None:\n            state = state.detach()\n", "", "state not detached"),
+    ("04_statefulness", "batchify_stream",
+     "stream[: batch_size * length].reshape(batch_size, length, *stream.shape[1:])",
+     "stream[: batch_size * length].reshape(length, batch_size, *stream.shape[1:]).transpose(0, 1)",
+     "rows interleave the stream"),
+    ("04_statefulness", "tbptt_step", "    optimizer.zero_grad()\n", "", "optimizer.zero_grad() missing"),
+    ("05_vanishing_gradients", "input_gradient_norms", "outputs[:, -1].sum()", "outputs.sum()",
+     "loss over every step"),
+    ("05_vanishing_gradients", "effective_memory_length", "(gradient_norms > threshold)",
+     "(gradient_norms >= threshold)", "counted norms equal to the threshold"),
+    ("05_vanishing_gradients", "saturation_stats", '"saturation_rate": (magnitude > threshold)',
+     '"saturation_rate": (states.detach() > threshold)', "|h| not taken"),
+    ("05_vanishing_gradients", "clip_grad_norm_", "factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)",
+     "factor = max_norm / (total + 1e-6)", "gradients scaled up below max_norm"),
+    ("05_vanishing_gradients", "temporal_activation_regularization", ".pow(2).mean()", ".pow(2).sum()",
+     "a sum where a mean was asked"),
+]
+
+
+def mutated_solution(assignment: str, part: str, old: str, new: str) -> str:
+    """The solution of answer cell ``part`` (with its markers) with ``old`` replaced by ``new``."""
+    source = solution_cells(source_notebook(assignment))[part]
+    if source.count(old) != 1:
+        raise ValueError(f"mutation text not found exactly once in {part}: {old!r}")
+    return source.replace(old, new)

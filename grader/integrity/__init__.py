@@ -1,0 +1,25 @@
+"""Grading integrity: grades that code in a submission cannot fake.
+
+In stock nbgrader the tests run in the student's own Python process, so one line of a submission
+(``torch.isclose = ...``, ``check = lambda *a, **k: None``, an IPython input transformer) passes
+them. Here the notebook's test cells decide nothing; every graded part is decided by a trusted
+process that never runs student code:
+
+* :mod:`.definitions`: the imports, function and class definitions of the answer cells, the only
+  student code the verification runs;
+* :mod:`.static`: reading that code (and the whole notebook) without running it: forbidden uses
+  per part, signs of tampering;
+* :mod:`.sandbox`: bubblewrap sandboxes (no network, no view of the course, the reference, the
+  gradebook or other students; an unprivileged user; resource limits) for the notebook's kernel
+  and for the runner; :mod:`.confine`, the tiny wrapper that sets the limits and drops privileges;
+* :mod:`.runner`: the sandboxed process that calls the student's functions on the trusted side's
+  cases and hands back plain data (:mod:`.codec`: JSON and raw tensor bytes, never pickle);
+  :mod:`.stand_ins`: the correct helpers substituted while another part is graded;
+* :mod:`.verify`: the trusted side: cases, the reference's outcomes, the runner, strict
+  validation, the checks' own ``compare`` and ``diagnose``, one verdict per part;
+* :mod:`.preprocessor`: the nbgrader preprocessor that makes the trusted verdict the graded
+  cells' outcome (so the gradebook, feedback and formgrader keep working), and :func:`configure`
+  for ``nbgrader_config.py``.
+
+Nothing is imported here, so that the sandboxed runner and the quick tests stay light.
+"""

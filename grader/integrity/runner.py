@@ -1,0 +1,320 @@
+"""The sandboxed runner: calls the student's functions on the trusted side's cases, returns plain data.
+
+Started by :mod:`grader.integrity.verify` inside a sandbox (:mod:`grader.integrity.sandbox`) as
+``python -I -c "...; runner.main()" JOB``, it
+
+1. imports torch and the checks' ``call`` steps (from the sandbox's filtered package, where
+   ``grader.reference`` is a stub), then reports ``ready`` and waits for a line on stdin (so it can
+   be started ahead of time, while the notebook's kernel runs);
+2. reads ``JOB/plan.json`` (the preamble imports, the answer cells' extracted definitions, the
+   parts to run) and executes the definitions in a fresh module, ``__submission__``, one answer
+   cell at a time;
+3. for each part, reads its cases (``JOB/<part>.json`` / ``.npz``, written by the trusted side),
+   calls the check's ``call`` step on the student's function for every case (forbidden calls are
+   recorded as usual, and the checks' substitutes are :mod:`.stand_ins`), and sends the outcomes
+   back.
+
+Everything goes back on file descriptor 3 as frames: ``b"HSR1"``, a 4-byte big-endian header
+length, a JSON header, then the payloads the header announces (a bundle of :mod:`.codec`, never
+pickle). Nothing here decides anything: the trusted side validates every byte it receives and
+makes the decision; the student's code runs in this process and could forge any frame, so the
+frames are only evidence of what the functions returned (and, for forbidden calls, evidence
+*against* the student).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import linecache
+import os
+import struct
+import sys
+import types
+from pathlib import Path
+
+MAGIC = b"HSR1"
+CHANNEL_FD = 3
+MODULE = "__submission__"
+
+
+def send(channel, header: dict, *payloads: bytes) -> None:
+    data = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    channel.write(MAGIC + struct.pack(">I", len(data)) + data + b"".join(payloads))
+    channel.flush()
+
+
+class Guard:
+    """Keeps the checks' profiler in place: ``sys.setprofile`` and friends, called from the student's
+    code, are refused and noted (the checks' own calls come from the package's files)."""
+
+    def __init__(self, package_dir: str):
+        self.package_dir = package_dir
+        self.notes: list[str] = []
+
+    def install(self) -> None:
+        import threading
+
+        for owner, name in ((sys, "setprofile"), (sys, "settrace"), (threading, "setprofile"),
+                            (threading, "settrace")):
+            original = getattr(owner, name)
+            setattr(owner, name, self._guarded(original, f"{owner.__name__}.{name}"))
+
+    def _guarded(self, original, label):
+        guard = self
+
+        def guarded(*args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(guard.package_dir):
+                return original(*args, **kwargs)
+            note = f"called {label}() (refused: it would switch off the detection of forbidden calls)"
+            if note not in guard.notes:
+                guard.notes.append(note)
+            return None
+
+        return guarded
+
+    def take(self) -> list[str]:
+        notes, self.notes = self.notes, []
+        return notes
+
+
+def execute_definitions(plan: dict) -> tuple[dict, list[dict]]:
+    """Run the preamble and each answer cell's definitions in a fresh module; per-cell errors."""
+    from grader.checks.core import error_record
+
+    module = types.ModuleType(MODULE)
+    module.__dict__["__builtins__"] = __builtins__
+    sys.modules[MODULE] = module
+    namespace = module.__dict__
+    reports = []
+    for index, cell in enumerate([{"grade_id": "(set-up imports)", "code": plan.get("preamble", "")}]
+                                 + plan.get("cells", [])):
+        code = cell.get("code", "")
+        filename = f"<answer cell {cell.get('grade_id', index)}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        report = {"grade_id": cell.get("grade_id"), "error": None}
+        try:
+            exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - this is the sandbox
+        except BaseException as exc:  # noqa: BLE001 - any failure of the student's definitions
+            kind, message, _ = error_record(exc)
+            report["error"] = f"{kind}: {message}" if message else kind
+        reports.append(report)
+    return namespace, reports
+
+
+def outcome_tree(outcome) -> dict:
+    return {"value": outcome.value, "error": outcome.error, "grads": outcome.grads, "mutated": outcome.mutated,
+            "facts": outcome.facts, "forbidden": outcome.forbidden}
+
+
+def run_part(part: dict, namespace: dict, cases: list, guard: Guard) -> dict:
+    """The outcomes of the student's ``part["name"]`` on ``cases`` (plain data)."""
+    from grader.checks import CHECKS
+    from grader.checks.core import Outcome, error_record
+
+    stand_ins = importlib.import_module("grader.reference.stand_ins")
+
+    name = part["name"]
+    check = CHECKS[part["check"]]
+    check.substitutes = {key: getattr(stand_ins, key) for key in getattr(check, "substitutes", {})}
+    if name not in namespace:
+        return {"status": "undefined", "outcomes": [], "tampering": guard.take()}
+    fn = namespace[name]
+    outcomes = []
+    for case in cases:
+        try:
+            outcome = check.call(fn, case, student=True)
+        except BaseException as exc:  # noqa: BLE001 - e.g. SystemExit raised by the student's code
+            outcome = Outcome(error=error_record(exc))
+            if not isinstance(exc, Exception):
+                note = f"raised {type(exc).__name__} out of the check"
+                if note not in guard.notes:
+                    guard.notes.append(note)
+        outcomes.append(outcome_tree(outcome))
+    return {"status": "ran", "outcomes": outcomes, "tampering": guard.take()}
+
+
+def _cases(job: Path, bundle: str) -> list:
+    from grader.checks.core import Case
+    from grader.integrity import codec
+
+    raw = codec.read_bundle(job, bundle)
+    return [Case(label=c["label"], args=c["args"], grad=c["grad"], cotangent=c["cotangent"], data=c["data"])
+            for c in raw]
+
+
+def _foreign_name(value) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}".replace("builtins.", "")
+
+
+def _prepare():
+    """The imports every job needs, done before any student code (once per process, or per template)."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch._C._set_mkldnn_enabled(False)  # as grader.checks.core.run_check: faster for these tiny shapes
+    import grader.checks  # noqa: F401 - the call steps, imported before any student code runs
+    from grader.integrity import codec  # noqa: F401
+
+    importlib.import_module("grader.reference.stand_ins")
+    return Guard(str(Path(grader.checks.__file__).parents[1]))
+
+
+def run_job(job: Path, channel, guard: Guard) -> None:
+    """Run the job of ``job/plan.json`` and send everything on ``channel``; then end the process."""
+    from grader.integrity import codec
+
+    plan = json.loads((job / "plan.json").read_text(encoding="utf-8"))
+    guard.install()
+    namespace, reports = execute_definitions(plan)
+    send(channel, {"kind": "cells", "cells": reports, "tampering": guard.take()})
+    for part in plan["parts"]:
+        send(channel, {"kind": "start", "part": part["key"]})
+        try:
+            result = run_part(part, namespace, _cases(job, part["cases"]), guard)
+            json_bytes, npz_bytes = codec.dumps(result, foreign=_foreign_name)
+        except BaseException as exc:  # noqa: BLE001 - report what broke the runner itself
+            result = {"status": "runner_error", "outcomes": [], "tampering": guard.take(),
+                      "detail": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            json_bytes, npz_bytes = codec.dumps(result, foreign=_foreign_name)
+        send(channel, {"kind": "result", "part": part["key"], "json": len(json_bytes), "npz": len(npz_bytes)},
+             json_bytes, npz_bytes)
+    send(channel, {"kind": "end"})
+    os._exit(0)  # no interpreter shutdown: threads or finalizers left by the student's code do not run
+
+
+def main(argv=None) -> None:
+    """One runner for one job: ``main JOB CHANNEL_FD``; reports ``ready``, then waits for ``go`` on stdin."""
+    argv = sys.argv[1:] if argv is None else argv
+    job = Path(argv[0])
+    channel = os.fdopen(int(argv[1]) if len(argv) > 1 else CHANNEL_FD, "wb", buffering=0)
+    guard = _prepare()
+    send(channel, {"kind": "ready"})
+    if sys.stdin.readline().strip() != "go":
+        os._exit(0)
+    run_job(job, channel, guard)
+
+
+# ----------------------------------------------------------------------------- a template that forks runners
+
+
+def _write_line(fd: int, message: dict) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _child(request: dict, jobs_root: str, close: tuple, guard: Guard) -> None:
+    """In a forked child: a sandbox of its own (confine.isolate), then the job. Never returns."""
+    import signal
+
+    from grader.integrity import confine
+
+    try:
+        os.setsid()
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the template
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(signum, signal.SIG_DFL)
+        for fd in close:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        confine.isolate(request["uid"], request["tmp_bytes"], job=request["job"], jobs_root=jobs_root,
+                        limits=request.get("limits") or {})
+        os.chdir("/tmp")
+        channel = os.fdopen(os.open("/job/channel", os.O_WRONLY), "wb", buffering=0)
+    except BaseException:  # noqa: BLE001 - never return into the template's loop
+        os._exit(70)
+    try:
+        run_job(Path("/job"), channel, guard)
+    except BaseException:  # noqa: BLE001
+        os._exit(71)
+    os._exit(0)
+
+
+def template_main(argv=None) -> int:
+    """A warm runner that forks one isolated child per job: ``template_main JOBS_ROOT``.
+
+    Requests on stdin, one JSON object per line: ``{"job", "uid", "tmp_bytes", "limits"}`` forks a
+    child for ``JOBS_ROOT/<job>`` (answer ``{"pid": N}``), ``{"kill": N}`` kills one. Children that
+    end are reported as ``{"exited": N, "status": S}`` (S negative for a signal). It says
+    ``{"ready": true}`` once the imports are done, or ``{"ready": false, "reason": ...}`` if forking
+    is unsafe (an import started a thread).
+    """
+    import select
+    import signal
+
+    argv = sys.argv[1:] if argv is None else argv
+    jobs_root = argv[0]
+    requests_fd, replies_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    guard = _prepare()
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        _write_line(replies_fd, {"ready": False, "reason": f"{threads} threads after the imports"})
+        return 1
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    _write_line(replies_fd, {"ready": True, "pid": os.getpid()})
+    children: set[int] = set()
+    buffer = b""
+    while True:
+        try:
+            readable, _, _ = select.select([requests_fd, wake_read], [], [])
+        except InterruptedError:
+            continue
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                children.discard(pid)
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                _write_line(replies_fd, {"exited": pid, "status": code})
+        if requests_fd in readable:
+            chunk = os.read(requests_fd, 65536)
+            if not chunk:
+                for pid in children:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                return 0
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                try:
+                    request = json.loads(line)
+                except ValueError:
+                    _write_line(replies_fd, {"error": "malformed request"})
+                    continue
+                if "kill" in request:
+                    try:
+                        os.killpg(int(request["kill"]), signal.SIGKILL)
+                    except (OSError, ValueError):
+                        pass
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    _child(request, jobs_root, (requests_fd, replies_fd, wake_read, wake_write), guard)
+                children.add(pid)
+                _write_line(replies_fd, {"pid": pid})

@@ -1,0 +1,171 @@
+"""grader.integrity.static: forbidden uses per part and signs of tampering, read from the code alone."""
+
+import ast
+import json
+
+import pytest
+
+from grader.checks import CHECKS
+from grader.integrity import static
+from grader.integrity.definitions import Definitions, extract, reduce_cell
+
+from exercise_helpers import ASSIGNMENTS, PARTS, release_notebook, source_notebook
+
+PREAMBLE = "import torch\nfrom torch import nn"
+
+
+def defs(*sources: str) -> Definitions:
+    cells = [reduce_cell(source, f"cell{i}") for i, source in enumerate(sources)]
+    return Definitions(preamble=PREAMBLE, cells=cells)
+
+
+def uses(name: str, *sources: str) -> list[str]:
+    check = CHECKS[name]
+    return static.forbidden_uses(defs(*sources), name, check.rules, skip=tuple(check.substitutes))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_solutions_and_the_release_show_nothing(assignment):
+    source = source_notebook(assignment)
+    for notebook in (source, release_notebook(assignment)):
+        d = extract(notebook, source)
+        for part in PARTS[assignment]:
+            check = CHECKS[part]
+            assert static.forbidden_uses(d, part, check.rules, skip=tuple(check.substitutes)) == [], part
+        findings, per_part = static.tampering(notebook, source, d, [(p, ()) for p in PARTS[assignment]])
+        assert findings == [] and all(v == [] for v in per_part.values()), (findings, per_part)
+    assert static.structure(source, source) == []
+    assert static.structure(release_notebook(assignment), source) == []
+
+
+@pytest.mark.parametrize("code, found", [
+    ("def lstm_cell(x, state, w, u, b=None, c=None):\n    return nn.LSTMCell(1, 1)(x, state)", "torch.nn.LSTMCell"),
+    ("import torch.nn as layers\ndef lstm_cell(x, s, w, u, b=None, c=None):\n    return layers.LSTMCell(1, 1)(x, s)",
+     "torch.nn.LSTMCell"),
+    ("from torch.nn import LSTMCell as Cell\ndef lstm_cell(x, s, w, u, b=None, c=None):\n    return Cell(1, 1)(x, s)",
+     "torch.nn.LSTMCell"),
+    ("def lstm_cell(x, s, w, u, b=None, c=None):\n    return torch._VF.lstm_cell(x, s, w, u, b, c)", "torch._VF"),
+    ("def lstm_cell(x, s, w, u, b=None, c=None):\n    return torch.ops.aten.lstm_cell(x, s, w, u, b, c)",
+     "torch.ops.aten.lstm_cell"),
+    ("def lstm_cell(x, s, w, u, b=None, c=None):\n    return torch.lstm_cell(x, s, w, u, b, c)", "torch.lstm_cell"),
+    ("def lstm_cell(x, s, w, u, b=None, c=None):\n    return getattr(torch, 'lstm_cell')(x, s, w, u, b, c)",
+     "lstm_cell (named in a string"),
+    ("OP = 'lstm_cell'\ndef lstm_cell(x, s, w, u, b=None, c=None):\n    return getattr(torch, OP)(x, s, w, u, b, c)",
+     "lstm_cell (named in a string"),
+    ("def _helper(x, s):\n    return torch.nn.modules.rnn.LSTMCell(1, 1)(x, s)\n"
+     "def lstm_cell(x, s, w, u, b=None, c=None):\n    return _helper(x, s)", "torch.nn.modules.rnn.LSTMCell"),
+    ("from grader.reference import lstm_cell", "grader.reference"),
+    ("import grader.reference as r\ndef lstm_cell(*args):\n    return r.lstm_cell(*args)", "grader.reference"),
+    ("def lstm_cell(*args):\n    import importlib\n"
+     "    return importlib.import_module('grader.reference').lstm_cell(*args)", "grader.reference"),
+    ("from grader import reference\nclass X(reference.LearnedInitialStateRNN):\n    pass\n"
+     "def lstm_cell(*args):\n    return X", "grader.reference"),
+])
+def test_forbidden_uses_are_found_however_they_are_spelled(code, found):
+    assert any(found in use for use in uses("lstm_cell", code)), uses("lstm_cell", code)
+
+
+def test_what_is_forbidden_depends_on_the_part():
+    honest_rnn = "class LearnedInitialStateRNN(nn.Module):\n    def __init__(self):\n        self.rnn = nn.RNN(1, 1)"
+    assert uses("LearnedInitialStateRNN", honest_rnn) == []
+    clip = "def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n" \
+           "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type)"
+    assert uses("clip_grad_norm_", clip) == ["torch.nn.utils.clip_grad_norm_"]
+    assert uses("pairwise_distances", "def pairwise_distances(s):\n    return torch.cdist(s, s)") == []
+
+
+def test_a_substituted_helper_is_not_held_against_the_part_that_calls_it():
+    cell = "def rnn_cell(*args):\n    return torch.rnn_tanh_cell(*args)"
+    forward = "def rnn_forward(x, h0, *w):\n    return rnn_cell(x[:, 0], h0, *w)"
+    assert uses("rnn_cell", cell, forward) == ["torch.rnn_tanh_cell"]
+    assert uses("rnn_forward", cell, forward) == []
+
+
+def findings(code: str) -> list[str]:
+    tree = static.parse_cell(code)
+    bindings = static.import_bindings([ast.parse(PREAMBLE), tree])
+    return static.code_findings(tree, bindings, protected_names={"torch", "nn", "check"})
+
+
+@pytest.mark.parametrize("code, found", [
+    ("torch.allclose = lambda *a, **k: True", "replaces torch.allclose"),
+    ("import numpy as np\nnp.testing.assert_allclose = print", "replaces numpy.testing.assert_allclose"),
+    ("import math\nsetattr(math, 'isclose', lambda *a: True)", "replaces attributes of math"),
+    ("torch.Tensor.__eq__ = lambda a, b: True", "replaces torch.Tensor.__eq__"),
+    ("import grader.checks.core as core\ncore.compare_outcomes = lambda *a: None",
+     "replaces grader.checks.core.compare_outcomes"),
+    ("check = lambda *a, **k: None", "rebinds check"),
+    ("def check(*a, **k):\n    pass", "redefines check"),
+    ("get_ipython().input_transformers_cleanup.append(str)", "input_transformers_cleanup"),
+    ("ip = get_ipython()\nip.ast_transformers.append(None)", "get_ipython"),
+    ("get_ipython().set_custom_exc((Exception,), print)", "set_custom_exc"),
+    ("import os\nos._exit(0)", "os._exit"),
+    ("import sys\nsys.exit()", "sys.exit"),
+    ("raise SystemExit", "SystemExit"),
+    ("text = open('../../solutions/01_hidden_state/01_hidden_state.ipynb').read()", "opens a file"),
+    ("path = 'grader/reference/cells.py'", "names the course's"),
+    ("import sys\nsys.setprofile(None)", "sys.setprofile"),
+    ("import gc\nobjects = gc.get_objects()", "gc"),
+    ("def f():\n    import inspect\n    return inspect.currentframe().f_back.f_locals", "f_back"),
+    ("class Same:\n    def __eq__(self, other):\n        return True", "__eq__"),
+    ("class T(torch.Tensor):\n    pass", "a subclass of torch.Tensor"),
+    ("exec('print(1)')", "exec"),
+])
+def test_signs_of_tampering(code, found):
+    assert any(found in text for text in findings(code)), findings(code)
+
+
+def test_honest_code_is_not_suspicious():
+    honest = '''import math
+import torch
+from torch import nn
+
+EPS = 1e-6
+
+
+class Model(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.rnn = nn.RNN(d, h, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+def act(name):
+    return getattr(torch, name)
+
+
+def f(x, nonlinearity="tanh"):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"bad {nonlinearity!r}")
+    return act(nonlinearity)(x) / math.sqrt(2.0) + EPS
+'''
+    assert findings(honest) == []
+
+
+def test_many_literal_numbers_in_a_part_look_hard_coded():
+    table = {(i,): [float(i) / 7] * 3 for i in range(12)}
+    code = f"TABLE = {table!r}\ndef pairwise_distances(states):\n    return TABLE"
+    d = defs(code)
+    _, per_part = static.tampering({"cells": []}, {"cells": []}, d, [("pairwise_distances", ())])
+    assert any("literal numbers" in text for text in per_part["pairwise_distances"])
+
+
+def test_structure_edits_deletions_copies_and_stripped_metadata():
+    source = source_notebook("01_hidden_state")
+    nb = json.loads(json.dumps(source))
+    test = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_rnn_cell")
+    test["source"] = "pass"
+    test["metadata"]["nbgrader"]["points"] = 20
+    nb["cells"] = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_rnn_forward"]
+    nb["cells"].append(json.loads(json.dumps(test)))
+    texts = [f.text() for f in static.structure(nb, source)]
+    assert any("was edited" in t for t in texts)
+    assert any("points were changed" in t for t in texts)
+    assert any("test cell test_rnn_forward: was deleted" in t for t in texts)
+    assert any("appears in 2 cells" in t for t in texts)
+    for cell in nb["cells"]:
+        cell["metadata"].pop("nbgrader", None)
+    assert [f.text() for f in static.structure(nb, source)] == \
+        ["notebook: the nbgrader metadata of every cell was removed"]
