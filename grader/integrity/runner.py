@@ -155,6 +155,7 @@ def _prepare():
 
     torch.set_num_threads(1)
     torch._C._set_mkldnn_enabled(False)  # as grader.checks.core.run_check: faster for these tiny shapes
+    import torch._dynamo  # noqa: F401 - the first optimizer imports it (1.5 s); once per template, not per job
     import grader.checks  # noqa: F401 - the call steps, imported before any student code runs
     from grader.integrity import codec  # noqa: F401
 
