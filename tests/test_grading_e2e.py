@@ -64,8 +64,11 @@ def grade(submissions: Path, out: Path, *args: str, env=None, wait=True):
     command = [sys.executable, "-m", "grader", "grade", str(submissions), "--out", str(out), "--quiet", *LIMITS,
                *args]
     if not wait:
+        # SIGINT back to its default: a test run started in the background (``make test &``) has it
+        # ignored, and the child would inherit that and never see the Ctrl-C the test sends.
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
+                                text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
