@@ -54,7 +54,7 @@ exercises: $(STAMP)
 	$(BIN)/python -m grader.release
 
 # Benchmark: grade a generated class with stock nbgrader and with `python -m grader grade`, time the
-# book build, and write benchmarks/RESULTS.md (about 35 minutes on 2 cores). Options:
+# book build, and write benchmarks/RESULTS.md (about 20 minutes on 2 cores). Options:
 # make bench BENCH_ARGS="--students 10 --skip-book".
 .PHONY: bench
 BENCH_ARGS ?=
