@@ -227,3 +227,31 @@ def test_a_sandboxed_kernel_runs_cells_can_be_interrupted_and_sees_only_the_reco
     finally:
         client.stop_channels()
         run_sync(manager.shutdown_kernel)(now=True)
+
+
+def test_the_stand_ins_agree_with_the_reference():
+    """The sandboxed runner substitutes these for the reference (which it may not see); they must
+    compute what grader.reference computes, within the checks' tolerances."""
+    import torch
+
+    from grader.integrity import stand_ins
+    from grader.reference import cells, weight_init
+
+    generator = torch.Generator().manual_seed(0)
+    x, h, c = (torch.randn(3, n, generator=generator, dtype=torch.float64) for n in (4, 5, 5))
+    for gates, name in ((1, "rnn_cell"), (4, "lstm_cell")):
+        w_ih = torch.randn(gates * 5, 4, generator=generator, dtype=torch.float64)
+        w_hh = torch.randn(gates * 5, 5, generator=generator, dtype=torch.float64)
+        b_ih, b_hh = (torch.randn(gates * 5, generator=generator, dtype=torch.float64) for _ in range(2))
+        state = h if name == "rnn_cell" else (h, c)
+        for state_or_none in (state, None):
+            ours = getattr(stand_ins, name)(x, state_or_none, w_ih, w_hh, b_ih, b_hh)
+            reference = getattr(cells, name)(x, state_or_none, w_ih, w_hh, b_ih, b_hh)
+            for a, b in zip(ours if isinstance(ours, tuple) else (ours,),
+                            reference if isinstance(reference, tuple) else (reference,)):
+                torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    relu = stand_ins.rnn_cell(x, h, w_ih[:5], w_hh[:5], nonlinearity="relu")
+    torch.testing.assert_close(relu, cells.rnn_cell(x, h, w_ih[:5], w_hh[:5], nonlinearity="relu"))
+    weight = torch.randn(6, 6, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(stand_ins.spectral_radius(weight).to(torch.float64),
+                               torch.as_tensor(weight_init.spectral_radius(weight), dtype=torch.float64))

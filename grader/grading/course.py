@@ -76,30 +76,28 @@ def ensure_tools_on_path() -> None:
     api.get_alembic_version = get_alembic_version
 
 
-def strip_hidden(source: str) -> str:
-    """``source`` without its hidden-test regions (an unterminated region runs to the end)."""
-    kept, hidden = [], False
+def _split_hidden(source: str) -> tuple[list[str], list[str]]:
+    """``(kept, hidden)``: the lines of ``source`` outside and inside its hidden-test regions
+    (markers dropped; an unterminated region runs to the end)."""
+    kept, inside, hidden = [], [], False
     for line in source.split("\n"):
         if HIDDEN_BEGIN in line:
             hidden = True
         elif HIDDEN_END in line:
             hidden = False
-        elif not hidden:
-            kept.append(line)
-    return "\n".join(kept)
+        else:
+            (inside if hidden else kept).append(line)
+    return kept, inside
+
+
+def strip_hidden(source: str) -> str:
+    """``source`` without its hidden-test regions (an unterminated region runs to the end)."""
+    return "\n".join(_split_hidden(source)[0])
 
 
 def hidden_lines(source: str) -> list[str]:
     """The lines inside the hidden-test regions of ``source``, stripped, non-empty."""
-    lines, hidden = [], False
-    for line in source.split("\n"):
-        if HIDDEN_BEGIN in line:
-            hidden = True
-        elif HIDDEN_END in line:
-            hidden = False
-        elif hidden and line.strip():
-            lines.append(line.strip())
-    return lines
+    return [line.strip() for line in _split_hidden(source)[1] if line.strip()]
 
 
 def normalized(source: str) -> str:

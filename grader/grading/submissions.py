@@ -94,11 +94,12 @@ def check_entry(info: zipfile.ZipInfo) -> tuple[list[str] | None, str | None]:
     return parts, None
 
 
-def _open_below(root: Path, parts: list[str]) -> int:
-    """Create the file ``root/parts`` exclusively, never following a link, and return its descriptor."""
+def _open_dirs(root: Path, parts: list[str]) -> int:
+    """Descend into the folders ``root/parts``, creating them and never following a link; returns the
+    descriptor of the last one."""
     directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        for part in parts[:-1]:
+        for part in parts:
             try:
                 os.mkdir(part, 0o755, dir_fd=directory)
             except FileExistsError:
@@ -106,6 +107,16 @@ def _open_below(root: Path, parts: list[str]) -> int:
             child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
             os.close(directory)
             directory = child
+    except BaseException:
+        os.close(directory)
+        raise
+    return directory
+
+
+def _open_below(root: Path, parts: list[str]) -> int:
+    """Create the file ``root/parts`` exclusively, never following a link, and return its descriptor."""
+    directory = _open_dirs(root, parts[:-1])
+    try:
         return os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=directory)
     finally:
         os.close(directory)
@@ -163,18 +174,7 @@ def safe_extract(zip_path: Path, target: Path) -> list[Rejected]:
 
 
 def _make_dirs(root: Path, parts: list[str]) -> None:
-    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        for part in parts:
-            try:
-                os.mkdir(part, 0o755, dir_fd=directory)
-            except FileExistsError:
-                pass
-            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
-            os.close(directory)
-            directory = child
-    finally:
-        os.close(directory)
+    os.close(_open_dirs(root, parts))
 
 
 def _unlink_below(root: Path, parts: list[str]) -> None:
