@@ -29,9 +29,14 @@ def source_notebook(assignment: str, root: Path = ROOT) -> dict:
     return json.loads((root / "solutions" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
 
 
+def release_notebook_path(assignment: str, root: Path = ROOT) -> Path:
+    """Where the student release of ``assignment`` is: ``exercises/<a>/<a>.ipynb``."""
+    return root / "exercises" / assignment / f"{assignment}.ipynb"
+
+
 def release_notebook(assignment: str, root: Path = ROOT) -> dict:
     """The student release of ``assignment``, as ``python -m grader.release`` generated it."""
-    path = root / "exercises" / assignment / f"{assignment}.ipynb"
+    path = release_notebook_path(assignment, root)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: regenerate the release with `python -m grader.release`")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -80,6 +85,7 @@ def full_submission(assignment: str, root: Path = ROOT) -> dict:
 
 # (assignment, part, text in the solution, replacement, the mistake the failure message must name)
 MUTATIONS = [
+    # 01_hidden_state
     ("01_hidden_state", "rnn_cell",
      "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n", "", "bias_hh missing"),
     ("01_hidden_state", "rnn_forward", "h = rnn_cell(x[:, t], h,", "h = rnn_cell(x[:, t], h0,", "state not carried"),
@@ -87,6 +93,7 @@ MUTATIONS = [
      "one bias per gate block"),
     ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".pow(2).sum(dim=-1)",
      "squared distances"),
+    # 02_cell_state
     ("02_cell_state", "lstm_cell", "a_i, a_f, a_g, a_o = pre_activation", "a_i, a_f, a_o, a_g = pre_activation",
      "gates in order i, f, o, g"),
     ("02_cell_state", "lstm_forward", "hidden_states.append(state[0])", "hidden_states.append(state[1])",
@@ -96,6 +103,7 @@ MUTATIONS = [
      "    n = torch.tanh(x_n + r * (h_n - b_hn) + b_hn)", "b_hn outside the reset product"),
     ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.sum(dim=1)",
      "a sum instead of a product"),
+    # 03_initialization
     ("03_initialization", "LearnedInitialStateRNN",
      "self.h0 = nn.Parameter(torch.zeros(num_layers, 1, hidden_size))",
      'self.register_buffer("h0", torch.zeros(num_layers, 1, hidden_size))', "h0 not a parameter"),
@@ -105,6 +113,7 @@ MUTATIONS = [
      "torch.linalg.matrix_norm(weight.detach(), ord=2)", "largest singular value"),
     ("03_initialization", "scale_to_spectral_radius", "weight * (radius / current)", "weight * (current / radius)",
      "ratio inverted"),
+    # 04_statefulness
     ("04_statefulness", "StatefulRNN",
      "        if isinstance(state, tuple):\n            state = tuple(s.detach() for s in state)\n"
      "        elif state is not None:\n            state = state.detach()\n", "", "state not detached"),
@@ -113,6 +122,7 @@ MUTATIONS = [
      "stream[: batch_size * length].reshape(length, batch_size, *stream.shape[1:]).transpose(0, 1)",
      "rows interleave the stream"),
     ("04_statefulness", "tbptt_step", "    optimizer.zero_grad()\n", "", "optimizer.zero_grad() missing"),
+    # 05_vanishing_gradients
     ("05_vanishing_gradients", "input_gradient_norms", "outputs[:, -1].sum()", "outputs.sum()",
      "loss over every step"),
     ("05_vanishing_gradients", "effective_memory_length", "(gradient_norms > threshold)",

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from grader.checks.core import Foreign
-from grader.integrity import codec
-from grader.integrity.codec import BundleError
+from grader import codec
+from grader.codec import BundleError
 
 
 def roundtrip(tree, **kw):

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from grader.checks import CHECKS, CheckFailure, run_check
-from grader.checks.core import VISIBLE_SEEDS, Foreign, Outcome
+from grader.checks.core import VISIBLE_SEEDS, Foreign, Outcome, to_outcome
 from grader.integrity import sandbox, verify
-from grader.integrity.verify import PartPlan, Verifier, VerifySettings, counterfeit, plan_parts, to_outcome
+from grader.integrity.verify import PartPlan, Verifier, VerifySettings, counterfeit, plan_parts
 
 from exercise_helpers import (ASSIGNMENTS, MUTATIONS, PARTS, define, filled_release, mutated_solution, nbgrader_meta,
                               release_notebook, solution_cells, source_notebook, strip_markers)

@@ -13,14 +13,19 @@ which output, the first mismatching index, expected and got, and, when it recogn
 the mistake by name. The hidden tests of the graded notebooks call the same checks with
 ``hidden=True`` (more cases) and seeds that are not in the student release.
 
-One module per assignment holds its checks and their known mistakes; ``core`` holds the
-shared machinery and ``forbidden`` the forbidden-call detection.
+One module per assignment holds its checks (cases, call and compare steps); their reference
+implementations and known mistakes are in ``grader.answers``, the instructor's side. ``core`` holds
+the shared machinery, ``running`` runs a check and diagnoses a failure, ``sources`` says where the
+cases and expected outcomes come from (the reference, or the student kit's recordings), and
+``forbidden`` holds the forbidden-call detection.
 """
 
 from __future__ import annotations
 
 from . import cell_state, hidden_state, initialization, statefulness, vanishing_gradients
-from .core import VISIBLE_SEEDS, Check, CheckFailure, ForbiddenCall, run_check
+from . import sources
+from .core import VISIBLE_SEEDS, Check, CheckFailure, ForbiddenCall
+from .running import run_check
 
 ASSIGNMENTS = {
     "01_hidden_state": hidden_state.CHECKS,
@@ -51,7 +56,7 @@ def check(fn, seeds=None, hidden: bool = False) -> None:
         raise ValueError(f"no check for {name!r}; checks exist for: {known}")
     seeds = VISIBLE_SEEDS if seeds is None else tuple(seeds)
     try:
-        run_check(CHECKS[name], fn, seeds=seeds, hidden=hidden)
+        run_check(CHECKS[name], fn, seeds=seeds, hidden=hidden, source=sources.default())
     except CheckFailure as failure:
         # Raised afresh here so the notebook shows the message, not the checker's internals.
         raise type(failure)(str(failure)) from None

@@ -94,14 +94,15 @@ class Mistake:
     Attributes:
         name: short name used in messages and tests, e.g. ``"gate order i, f, o, g"``.
         explanation: what is wrong and how to fix it, shown to the student.
-        fn: the mistaken implementation (trusted code, written in the checks package).
+        fn: the mistaken implementation (trusted code, kept with the answers in ``grader.answers``);
+            ``None`` for a mistake read from recorded cases, whose outcomes were recorded instead.
         error_pattern: for a mistake that raises, a regex the student's error message must
             match too (the exception type must always match).
     """
 
     name: str
     explanation: str
-    fn: Callable
+    fn: Callable | None
     error_pattern: str | None = None
 
 
@@ -132,6 +133,8 @@ def rand(gen: torch.Generator, *shape, dtype=torch.float32, low=0.0, high=1.0):
 
 
 DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
+
+VISIBLE_SEEDS = (0, 1, 2)  # the case sets of the notebooks' visible tests (and of the student kit)
 
 # ----------------------------------------------------------------------------- snapshots
 
@@ -193,6 +196,50 @@ def mutated_args(originals: dict, passed: dict) -> list:
 def error_record(exc: BaseException) -> tuple:
     names = tuple(kind.__name__ for kind in type(exc).__mro__)
     return (type(exc).__name__, str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "", names)
+
+
+# ----------------------------------------------------------------------------- as plain data (grader.codec trees)
+
+
+def case_tree(case: Case) -> dict:
+    """A case as a tree of plain values, for :mod:`grader.codec`."""
+    return {"label": case.label, "args": case.args, "grad": case.grad, "cotangent": case.cotangent,
+            "data": case.data}
+
+
+def case_from_tree(tree: dict) -> Case:
+    """The case a :func:`case_tree` describes (read back by :mod:`grader.codec`)."""
+    return Case(label=tree["label"], args=tree["args"], grad=tree["grad"], cotangent=tree["cotangent"],
+                data=tree["data"])
+
+
+def outcome_tree(outcome: Outcome) -> dict:
+    """An outcome as a tree of plain values, for :mod:`grader.codec`."""
+    return {"value": outcome.value, "error": outcome.error, "grads": outcome.grads, "mutated": outcome.mutated,
+            "facts": outcome.facts, "forbidden": outcome.forbidden}
+
+
+def to_outcome(item) -> Outcome | None:
+    """An ``Outcome`` from one decoded :func:`outcome_tree`, or ``None`` if it is malformed (validated strictly)."""
+    if not isinstance(item, dict) or set(item) != {"value", "error", "grads", "mutated", "facts", "forbidden"}:
+        return None
+    error = item["error"]
+    if error is not None:
+        if not (isinstance(error, tuple) and len(error) == 3 and isinstance(error[0], str)
+                and isinstance(error[1], str) and isinstance(error[2], tuple)
+                and all(isinstance(n, str) for n in error[2])):
+            return None
+    grads = item["grads"]
+    if not isinstance(grads, dict) or not all(isinstance(k, str) and (v is None or type(v) is torch.Tensor)
+                                              for k, v in grads.items()):
+        return None
+    mutated, facts, seen = item["mutated"], item["facts"], item["forbidden"]
+    if not (isinstance(mutated, list) and all(isinstance(m, str) for m in mutated)):
+        return None
+    if not isinstance(facts, dict) or not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
+        return None
+    return Outcome(value=item["value"], error=error, grads=grads, mutated=mutated, facts=facts,
+                   forbidden=[s[:200] for s in seen])
 
 
 # ----------------------------------------------------------------------------- the call step
@@ -431,18 +478,18 @@ def compare_outcomes(case: Case, got: Outcome, expected: Outcome, *, output_name
 class Check:
     """One exercise's check. Subclasses (or instances) provide the three pieces.
 
+    The reference implementation and the known mistakes of a graded part live in ``grader.answers``
+    (the instructor's side, never in the student kit); a check finds them there by its ``name``.
+
     Attributes:
         name: the exercise function's name (and the reference's).
-        reference: the reference implementation.
         rules: the forbidden-call rules applied to the student's code.
         substitutes: helper names bound to trusted versions while the student's code runs.
-        mistakes: the known mistakes, in the order they are tried.
         output_name: how messages call the return value, e.g. ``"(outputs, h_n)"``.
         summary: one line saying what the check tries, printed when it passes.
     """
 
     name: str = ""
-    reference: Callable = None
     rules: forbidden.Rules = forbidden.REFERENCE_ONLY
     substitutes: dict = {}
     output_name: str = "the returned value"
@@ -460,122 +507,19 @@ class Check:
         return compare_outcomes(case, got, expected, output_name=self.output_name,
                                 tolerance=self.tolerance, grad_tolerance=self.grad_tolerance)
 
+    @property
+    def reference(self) -> Callable:
+        """The reference implementation (``grader.answers``; absent from the student kit)."""
+        from grader import answers
+
+        return answers.reference(self.name)
+
     def mistakes(self) -> list[Mistake]:
-        return []
+        """The known mistakes, in the order they are tried (``grader.answers``)."""
+        from grader import answers
+
+        return answers.mistakes(self.name)
 
     def expected(self, case: Case) -> Outcome:
         """The reference's outcome on ``case`` (trusted)."""
         return self.call(self.reference, case, student=False)
-
-
-# ----------------------------------------------------------------------------- diagnosis
-
-
-def _reproduces(check: Check, mistake: Mistake, case: Case, got: Outcome) -> bool:
-    """Does ``mistake`` give the same outcome as the student on ``case``?"""
-    variant = check.call(mistake.fn, case, student=False)
-    if variant.error is not None:
-        if got.error is None or variant.error[0] != got.error[0]:
-            return False
-        return mistake.error_pattern is None or re.search(mistake.error_pattern, got.error[1]) is not None
-    if got.error is not None:
-        return False
-    return check.compare(case, got, variant) is None
-
-
-DIAGNOSED_FAILURES = 4  # enough to tell the mistakes apart, few enough to stay fast
-
-
-def diagnose(check: Check, failures: list[tuple[Case, Outcome]]) -> tuple[list[Mistake], list[Mistake]]:
-    """The known mistakes that reproduce the student's outcomes, as ``(likely, also)``.
-
-    ``likely``: those reproducing every failing case or, if none does, those reproducing the
-    first failing case. ``also``: the others that reproduce at least one failing case (a
-    second mistake in the same function).
-    """
-    failures = failures[:DIAGNOSED_FAILURES]
-    everywhere, first, some = [], [], []
-    for mistake in check.mistakes():
-        matches = [_reproduces(check, mistake, case, got) for case, got in failures]
-        if all(matches):
-            everywhere.append(mistake)
-        elif matches[0]:
-            first.append(mistake)
-        elif any(matches):
-            some.append(mistake)
-    if everywhere:
-        return everywhere, first + some
-    return first, some
-
-
-# ----------------------------------------------------------------------------- running a check
-
-VISIBLE_SEEDS = (0, 1, 2)
-
-
-def _format_failure(check: Check, case: Case, index: int, count: int, seed: int, hidden: bool,
-                    problem: str, mistakes: list[Mistake], also: list[Mistake] = ()) -> str:
-    where = "a hidden case" if hidden else f"case {index + 1} of {count} for seed {seed}"
-    lines = [f"{check.name} is not right yet: {where}.",
-             f"  inputs: {case.label}",
-             f"  problem: {problem}"]
-    if mistakes:
-        if len(mistakes) == 1:
-            lines.append(f"  likely mistake: {mistakes[0].name}. {mistakes[0].explanation}")
-        else:
-            lines.append("  likely mistake, one of:")
-            lines += [f"    - {m.name}. {m.explanation}" for m in mistakes]
-    if also:
-        lines.append("  other cases also show: " + "; ".join(f"{m.name}. {m.explanation}" for m in also))
-    if not hidden:
-        lines.append(f"  rerun just this seed: check({check.name}, seeds=[{seed}])")
-    return "\n".join(lines)
-
-
-def run_check(check: Check, fn: Callable, seeds=VISIBLE_SEEDS, hidden: bool = False, *,
-              enforce_rules: bool = True, quiet: bool = False) -> int:
-    """Run ``check`` on ``fn`` over the cases of ``seeds``; raise :class:`CheckFailure` on the first failure.
-
-    ``enforce_rules=False`` skips the forbidden-call rules (to run the reference itself through
-    the same machinery). Returns the number of cases that passed.
-    """
-    if enforce_rules:
-        violations = forbidden.static_violations(fn, check.rules)
-        if violations:
-            raise ForbiddenCall(forbidden.message(check.name, violations, check.rules))
-    rules_backup = check.rules
-    passed = 0
-    # oneDNN builds a new kernel for every new RNN shape, which costs more than these tiny
-    # computations themselves; the plain CPU kernels give the same numbers much faster.
-    mkldnn_was_enabled = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
-    try:
-        if not enforce_rules:
-            check.rules = None
-        for seed in seeds:
-            cases = check.cases(seed, hidden)
-            failures = []
-            first_index = None
-            for index, case in enumerate(cases):
-                got = check.call(fn, case, student=True)
-                if got.forbidden:
-                    raise ForbiddenCall(forbidden.message(check.name, got.forbidden, rules_backup))
-                expected = check.expected(case)
-                problem = check.compare(case, got, expected)
-                if problem is None:
-                    passed += 1
-                    continue
-                if first_index is None:
-                    first_index, first_problem = index, problem
-                failures.append((case, got))
-            if failures:
-                likely, also = diagnose(check, failures)
-                raise CheckFailure(_format_failure(check, failures[0][0], first_index, len(cases), seed,
-                                                   hidden, first_problem, likely, also))
-    finally:
-        check.rules = rules_backup
-        torch._C._set_mkldnn_enabled(mkldnn_was_enabled)
-    if not quiet:
-        kind = "hidden" if hidden else "visible"
-        print(f"{check.name}: all {passed} {kind} cases pass ({check.summary}).")
-    return passed

@@ -1,10 +1,12 @@
 """Forbidden-call detection: what a part may not use, found in its source and while it runs.
 
-Every part may not call ``grader.reference`` (that is the answer). From-scratch parts (the
+Every part may not call ``grader.reference`` (the course's own code). From-scratch parts (the
 cells and forward passes) may not use PyTorch's recurrent layers either: ``torch.nn.RNN``,
 ``LSTM``, ``GRU``, their ``*Cell`` modules, or the ops behind them (``torch.rnn_tanh``,
-``torch.lstm_cell``, ``torch._VF.*``, ``torch.ops.aten.*``). Some parts forbid a few more
-functions (e.g. ``torch.nn.utils.clip_grad_norm_`` in the exercise that re-implements it).
+``torch.lstm_cell``, ``torch._VF.*``, ``torch.ops.aten.*``). By-hand parts (backward passes) may
+not use autograd: ``torch.autograd.grad``, ``backward()``, ``torch.autograd.functional`` and
+``torch.func``'s transforms. Some parts forbid a few more functions (e.g.
+``torch.nn.utils.clip_grad_norm_`` in an exercise that re-implements it).
 
 Two detectors:
 
@@ -53,6 +55,28 @@ RNN_OP_NAMES = frozenset({
 })
 RNN_CLASSES = (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell, nn.RNNBase, nn.RNNCellBase)
 
+# What a by-hand part may not call: every way of asking autograd for a gradient. (Tensor.backward
+# calls torch.autograd.backward, and both end in the engine's run_backward, watched as a C call.)
+AUTOGRAD_FUNCTIONS = tuple((f"torch.{path}", function) for path, function in (
+    ("autograd.grad", torch.autograd.grad),
+    ("autograd.backward", torch.autograd.backward),
+    ("Tensor.backward", torch.Tensor.backward),
+    ("autograd.functional.jacobian", torch.autograd.functional.jacobian),
+    ("autograd.functional.hessian", torch.autograd.functional.hessian),
+    ("autograd.functional.vjp", torch.autograd.functional.vjp),
+    ("autograd.functional.jvp", torch.autograd.functional.jvp),
+    ("autograd.functional.vhp", torch.autograd.functional.vhp),
+    ("autograd.functional.hvp", torch.autograd.functional.hvp),
+    ("func.grad", torch.func.grad),
+    ("func.grad_and_value", torch.func.grad_and_value),
+    ("func.vjp", torch.func.vjp),
+    ("func.jvp", torch.func.jvp),
+    ("func.jacrev", torch.func.jacrev),
+    ("func.jacfwd", torch.func.jacfwd),
+    ("func.hessian", torch.func.hessian),
+))
+ENGINE_CALLS = frozenset({"run_backward"})
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -60,17 +84,20 @@ class Rules:
 
     Attributes:
         from_scratch: forbid PyTorch's recurrent modules and ops.
+        by_hand: forbid autograd (:data:`AUTOGRAD_FUNCTIONS` and the engine's ``run_backward``).
         functions: extra forbidden Python functions, as ``(dotted name, function)`` pairs.
         reason: why, said in the message.
     """
 
     from_scratch: bool = False
+    by_hand: bool = False
     functions: tuple = ()
     reason: str = "the reference implementation is the answer itself"
     codes: frozenset = field(default=frozenset(), compare=False)
 
     def __post_init__(self):
-        codes = frozenset(inspect.unwrap(f).__code__ for _, f in self.functions)
+        functions = self.functions + (AUTOGRAD_FUNCTIONS if self.by_hand else ())
+        codes = frozenset(inspect.unwrap(f).__code__ for _, f in functions)
         object.__setattr__(self, "codes", codes)
 
 
@@ -78,6 +105,10 @@ REFERENCE_ONLY = Rules()
 FROM_SCRATCH = Rules(
     from_scratch=True,
     reason="this part is to be written from scratch with tensor operations",
+)
+BY_HAND = Rules(
+    by_hand=True,
+    reason="this part computes its gradients by hand, and autograd is what the check compares them with",
 )
 
 # ----------------------------------------------------------------------------- what counts
@@ -121,10 +152,11 @@ def classify(obj, rules: Rules) -> str | None:
 
 # ----------------------------------------------------------------------------- static detection
 
-_TEXT_PATTERNS = [
-    (re.compile(r"grader\s*\.\s*reference"), "grader.reference"),
-    (re.compile(r"\b_VF\b"), "torch._VF"),
-    (re.compile(r"\bops\s*\.\s*aten\s*\.\s*\w*(rnn|lstm|gru)", re.I), "torch.ops.aten recurrent ops"),
+_TEXT_PATTERNS = [  # (pattern, what it names, the rule it breaks: None for every rule)
+    (re.compile(r"grader\s*\.\s*reference"), "grader.reference", None),
+    (re.compile(r"\b_VF\b"), "torch._VF", "from_scratch"),
+    (re.compile(r"\bops\s*\.\s*aten\s*\.\s*\w*(rnn|lstm|gru)", re.I), "torch.ops.aten recurrent ops", "from_scratch"),
+    (re.compile(r"\b_execution_engine\b|\brun_backward\b"), "torch's autograd engine", "by_hand"),
 ]
 
 
@@ -193,10 +225,9 @@ def static_violations(fn, rules: Rules | None) -> list[str]:
             if _is_reference(base):
                 violations.append(f"{base.__module__}.{base.__qualname__} (as a base class)")
     for source, namespace in _sources(fn):
-        for pattern, label in _TEXT_PATTERNS:
-            if label == "grader.reference" or rules.from_scratch:
-                if pattern.search(source):
-                    violations.append(label)
+        for pattern, label, rule in _TEXT_PATTERNS:
+            if (rule is None or getattr(rules, rule)) and pattern.search(source):
+                violations.append(label)
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -284,10 +315,13 @@ class _Recorder:
         elif event == "return":
             if code is _TRUSTED_CODE:
                 self.depth -= 1
-        elif event == "c_call" and not self.depth and self.rules.from_scratch:
-            if getattr(arg, "__name__", "") in RNN_OP_NAMES and \
+        elif event == "c_call" and not self.depth:
+            name = getattr(arg, "__name__", "")
+            if self.rules.from_scratch and name in RNN_OP_NAMES and \
                     (getattr(arg, "__module__", "") or "").startswith("torch"):
-                self.note(f"torch.{arg.__name__}")
+                self.note(f"torch.{name}")
+            elif self.rules.by_hand and name in ENGINE_CALLS:
+                self.note(f"torch's autograd engine ({name})")
 
 
 @contextlib.contextmanager
@@ -329,6 +363,10 @@ def message(name: str, violations: list[str], rules: Rules | None) -> str:
     if all("grader.reference" in v for v in violations):
         why = ("Exercises may not call grader.reference: it is the answer the checks compare "
                "against.")
+    elif rules.by_hand:
+        why = ("This part computes its gradients by hand, with the chain rule written out in tensor "
+               "operations: it may not ask autograd for them (torch.autograd.grad, .backward(), "
+               "torch.autograd.functional, torch.func) nor use grader.reference.")
     elif rules.from_scratch:
         why = ("This part is to be written from scratch: compute it with tensor operations "
                "(matrix products, torch.tanh, torch.sigmoid, ...), without torch.nn.RNN/LSTM/GRU, "

@@ -13,7 +13,7 @@ process that never runs student code:
   gradebook or other students; an unprivileged user; resource limits) for the notebook's kernel
   and for the runner; :mod:`.confine`, the tiny wrapper that sets the limits and drops privileges;
 * :mod:`.runner`: the sandboxed process that calls the student's functions on the trusted side's
-  cases and hands back plain data (:mod:`.codec`: JSON and raw tensor bytes, never pickle);
+  cases and hands back plain data (:mod:`grader.codec`: JSON and raw tensor bytes, never pickle);
   :mod:`.stand_ins`: the correct helpers substituted while another part is graded;
 * :mod:`.verify`: the trusted side: cases, the reference's outcomes, the runner, strict
   validation, the checks' own ``compare`` and ``diagnose``, one verdict per part;

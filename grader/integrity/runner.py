@@ -15,7 +15,7 @@ Started by :mod:`grader.integrity.verify` inside a sandbox (:mod:`grader.integri
    back.
 
 Everything goes back on file descriptor 3 as frames: ``b"HSR1"``, a 4-byte big-endian header
-length, a JSON header, then the payloads the header announces (a bundle of :mod:`.codec`, never
+length, a JSON header, then the payloads the header announces (a bundle of :mod:`grader.codec`, never
 pickle). Nothing here decides anything: the trusted side validates every byte it receives and
 makes the decision; the student's code runs in this process and could forge any frame, so the
 frames are only evidence of what the functions returned (and, for forbidden calls, evidence
@@ -103,15 +103,10 @@ def execute_definitions(plan: dict) -> tuple[dict, list[dict]]:
     return namespace, reports
 
 
-def outcome_tree(outcome) -> dict:
-    return {"value": outcome.value, "error": outcome.error, "grads": outcome.grads, "mutated": outcome.mutated,
-            "facts": outcome.facts, "forbidden": outcome.forbidden}
-
-
 def run_part(part: dict, namespace: dict, cases: list, guard: Guard) -> dict:
     """The outcomes of the student's ``part["name"]`` on ``cases`` (plain data)."""
     from grader.checks import CHECKS
-    from grader.checks.core import Outcome, error_record
+    from grader.checks.core import Outcome, error_record, outcome_tree
 
     stand_ins = importlib.import_module("grader.reference.stand_ins")
 
@@ -136,12 +131,10 @@ def run_part(part: dict, namespace: dict, cases: list, guard: Guard) -> dict:
 
 
 def _cases(job: Path, bundle: str) -> list:
-    from grader.checks.core import Case
-    from grader.integrity import codec
+    from grader import codec
+    from grader.checks.core import case_from_tree
 
-    raw = codec.read_bundle(job, bundle)
-    return [Case(label=c["label"], args=c["args"], grad=c["grad"], cotangent=c["cotangent"], data=c["data"])
-            for c in raw]
+    return [case_from_tree(tree) for tree in codec.read_bundle(job, bundle)]
 
 
 def _foreign_name(value) -> str:
@@ -154,10 +147,10 @@ def _prepare():
     import torch
 
     torch.set_num_threads(1)
-    torch._C._set_mkldnn_enabled(False)  # as grader.checks.core.run_check: faster for these tiny shapes
+    torch._C._set_mkldnn_enabled(False)  # as grader.checks.running.run_check: faster for these tiny shapes
     import torch._dynamo  # noqa: F401 - the first optimizer imports it (1.5 s); once per template, not per job
     import grader.checks  # noqa: F401 - the call steps, imported before any student code runs
-    from grader.integrity import codec  # noqa: F401
+    from grader import codec  # noqa: F401
 
     importlib.import_module("grader.reference.stand_ins")
     return Guard(str(Path(grader.checks.__file__).parents[1]))
@@ -165,7 +158,7 @@ def _prepare():
 
 def run_job(job: Path, channel, guard: Guard) -> None:
     """Run the job of ``job/plan.json`` and send everything on ``channel``; then end the process."""
-    from grader.integrity import codec
+    from grader import codec
 
     plan = json.loads((job / "plan.json").read_text(encoding="utf-8"))
     guard.install()

@@ -238,8 +238,8 @@ def _copy(source: Path, target: Path) -> None:
 def build_lib(kind: str) -> str:
     """A host folder holding the filtered ``grader`` package for a sandbox; built once per process.
 
-    ``"runner"``: ``grader/__init__.py``, ``grader/checks/`` (the ``call`` steps the runner needs),
-    ``grader/integrity/`` (the runner and the codec only) and, as ``grader/reference/``, a stub
+    ``"runner"``: ``grader/__init__.py``, ``grader/codec.py``, ``grader/checks/`` (the ``call`` steps the
+    runner needs), ``grader/integrity/`` (the runner only) and, as ``grader/reference/``, a stub
     whose every name raises, plus ``stand_ins.py``. ``"kernel"``: ``grader/__init__.py`` and a
     ``grader/checks`` whose ``check`` only prints a receipt (:data:`KERNEL_CHECKS`).
     """
@@ -270,8 +270,9 @@ def build_lib(kind: str) -> str:
             (package / "integrity").mkdir(parents=True)
             (package / "integrity" / "__init__.py").write_text('"""The sandboxed side of the verification."""\n',
                                                                encoding="utf-8")
-            for name in ("codec.py", "runner.py", "confine.py"):
+            for name in ("runner.py", "confine.py"):
                 _copy(integrity / name, package / "integrity" / name)
+            _copy(PACKAGE / "codec.py", package / "codec.py")
             _copy(PACKAGE / "grading" / "limits.py", package / "grading" / "limits.py")  # for confine.py
             (package / "reference").mkdir(parents=True)
             (package / "reference" / "__init__.py").write_text(REFERENCE_STUB, encoding="utf-8")

@@ -12,7 +12,7 @@ For one submitted notebook, :meth:`Verifier.verify`
 4. hands the cases to a sandboxed runner (:mod:`.runner`; one process per notebook, started ahead
    of time, restarted after a part that kills it or runs out of time), which calls the student's
    functions and sends back plain data;
-5. validates what came back (:mod:`.codec`: exact ``torch.Tensor`` objects of the expected
+5. validates what came back (:mod:`grader.codec`: exact ``torch.Tensor`` objects of the expected
    dtype and shape, no pickle, size limits), and decides each part with the checks' own
    ``compare`` and ``diagnose``, exactly as ``check()`` does in the notebook: same order, same
    messages. Forbidden calls the runner recorded while the student's code ran only ever count
@@ -38,7 +38,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import codec, confine, definitions as definitions_module, sandbox, static
+from .. import codec
+from . import confine, definitions as definitions_module, sandbox, static
 from .runner import MAGIC, MODULE
 
 # ----------------------------------------------------------------------------- the parts, from the source
@@ -189,7 +190,7 @@ class VerifySettings:
 
 
 class _mkldnn_off:
-    """As grader.checks.core.run_check: the plain CPU kernels for these tiny shapes (same numbers, faster)."""
+    """As grader.checks.running.run_check: the plain CPU kernels for these tiny shapes (same numbers, faster)."""
 
     def __enter__(self):
         import torch
@@ -227,9 +228,9 @@ class Expectations:
     def bundle(self, check, plan: PartPlan) -> tuple[bytes, bytes]:
         key = (check.name, tuple((tuple(seeds), hidden) for seeds, hidden in plan.calls))
         if key not in self._bundles:
-            cases = [{"label": c.label, "args": c.args, "grad": c.grad, "cotangent": c.cotangent, "data": c.data}
-                     for c in self.flat(check, plan)]
-            self._bundles[key] = codec.dumps(cases)
+            from grader.checks.core import case_tree
+
+            self._bundles[key] = codec.dumps([case_tree(c) for c in self.flat(check, plan)])
         return self._bundles[key]
 
 
@@ -881,7 +882,8 @@ class Verifier:
     # -- deciding one part
     def _judge(self, verdict: PartVerdict, check, plan: PartPlan, raw, defs, cell_reports) -> None:
         from grader.checks import forbidden
-        from grader.checks.core import _format_failure, diagnose
+        from grader.checks import core
+        from grader.checks.running import diagnose, format_failure
 
         verdict.ename = "CheckFailure"
         verdict.kind = "fail"
@@ -909,7 +911,7 @@ class Verifier:
             return
         outcomes = []
         for item in outcomes_raw:
-            outcome = to_outcome(item)
+            outcome = core.to_outcome(item)
             if outcome is None:
                 verdict.message = f"{plan.name} could not be verified: the runner sent a malformed outcome."
                 verdict.suspicious.append("the runner sent a malformed outcome")
@@ -954,7 +956,7 @@ class Verifier:
                             likely, also = diagnose(check, failures)
                     except Exception:  # noqa: BLE001 - no diagnosis for data it cannot read
                         likely, also = [], []
-                    verdict.message = _format_failure(check, failures[0][0], first[0], len(cases), seed, hidden,
+                    verdict.message = format_failure(check, failures[0][0], first[0], len(cases), seed, hidden,
                                                       first[1], likely, also)
                     verdict.cases = total + passed
                     return
@@ -1001,33 +1003,6 @@ def counterfeit(value, depth=0) -> list[str]:
     if isinstance(value, dict):
         return [n for item in value.values() for n in counterfeit(item, depth + 1)]
     return []
-
-
-def to_outcome(item):
-    """An ``Outcome`` from one decoded outcome dict, or ``None`` if it is malformed (validated strictly)."""
-    import torch
-
-    from grader.checks.core import Outcome
-
-    if not isinstance(item, dict) or set(item) != {"value", "error", "grads", "mutated", "facts", "forbidden"}:
-        return None
-    error = item["error"]
-    if error is not None:
-        if not (isinstance(error, tuple) and len(error) == 3 and isinstance(error[0], str)
-                and isinstance(error[1], str) and isinstance(error[2], tuple)
-                and all(isinstance(n, str) for n in error[2])):
-            return None
-    grads = item["grads"]
-    if not isinstance(grads, dict) or not all(isinstance(k, str) and (v is None or type(v) is torch.Tensor)
-                                              for k, v in grads.items()):
-        return None
-    mutated, facts, seen = item["mutated"], item["facts"], item["forbidden"]
-    if not (isinstance(mutated, list) and all(isinstance(m, str) for m in mutated)):
-        return None
-    if not isinstance(facts, dict) or not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
-        return None
-    return Outcome(value=item["value"], error=error, grads=grads, mutated=mutated, facts=facts,
-                   forbidden=[s[:200] for s in seen])
 
 
 # ----------------------------------------------------------------------------- one verifier per process

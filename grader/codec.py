@@ -1,8 +1,9 @@
-"""Plain data across the sandbox boundary: a JSON tree plus raw tensor bytes in an ``.npz``, never pickle.
+"""Plain data: a JSON tree plus raw tensor bytes in an ``.npz``, never pickle.
 
-The trusted side writes each case's inputs with :func:`write_bundle`; the sandboxed runner writes
-what the student's code returned with the same function. Whatever comes back from the sandbox is
-read with :func:`read_bundle`, which treats it as hostile:
+Two uses. Across the sandbox boundary: the trusted side writes each case's inputs with
+:func:`write_bundle`, the sandboxed runner writes what the student's code returned with the same
+function. In the student kit: the recorded cases of the checks (:mod:`grader.checks.sources`). Whatever is
+read, with :func:`read_bundle` or :func:`loads`, is treated as hostile:
 
 * the JSON is parsed with a size limit and every node must be one of the shapes below (anything
   else raises :class:`BundleError`), with limits on depth and node count;
