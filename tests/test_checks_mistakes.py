@@ -15,6 +15,7 @@ from exercise_helpers import (MUTATIONS, PARTS, define, mutated_solution, soluti
 
 # A second common mistake for every part, besides the one in MUTATIONS (which the autograde tests use).
 SECOND_MUTATIONS = [
+    # 01_hidden_state
     ("01_hidden_state", "rnn_cell", "h = x.new_zeros(x.shape[0], weight_hh.shape[1])",
      "h = torch.zeros(x.shape[0], weight_hh.shape[1])", "zero state created as float32"),
     ("01_hidden_state", "rnn_cell", "x @ weight_ih.T + h @ weight_hh.T", "x @ weight_ih + h @ weight_hh",
@@ -29,6 +30,7 @@ SECOND_MUTATIONS = [
      "gate blocks not counted"),
     ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".abs().sum(dim=-1)",
      "Manhattan distance"),
+    # 02_cell_state
     ("02_cell_state", "lstm_cell", "h_next = o * torch.tanh(c_next)", "h_next = o * c_next",
      "tanh missing on the cell state"),
     ("02_cell_state", "lstm_cell", "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n",
@@ -42,6 +44,7 @@ SECOND_MUTATIONS = [
      "x_z, x_r, x_n = from_input.chunk(3, dim=1)\n    h_z, h_r, h_n = from_state", "gates in order z, r, n"),
     ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.prod(dim=0)",
      "product over the wrong dimension"),
+    # 03_initialization
     ("03_initialization", "LearnedInitialStateRNN", "return self.rnn(x, self.initial_state(x.shape[0]))",
      "return self.rnn(x)", "h0 ignored in forward"),
     ("03_initialization", "identity_init_", "    with torch.no_grad():\n        weight_hh.copy_(",
@@ -49,6 +52,7 @@ SECOND_MUTATIONS = [
     ("03_initialization", "spectral_radius", ".abs().max()", ".real.max()", "largest real eigenvalue"),
     ("03_initialization", "scale_to_spectral_radius", "return weight * (radius / current)",
      "return weight.mul_(radius / current)", "modified weight in place"),
+    # 04_statefulness
     ("04_statefulness", "StatefulRNN", "if rows is None or self.state is None:", "if True:",
      "reset_state(rows) resets every row"),
     ("04_statefulness", "StatefulRNN", "outputs, self.state = self.rnn(x, state)", "outputs, self.state = self.rnn(x)",
@@ -56,6 +60,7 @@ SECOND_MUTATIONS = [
     ("04_statefulness", "batchify_stream", "return stream[: batch_size * length]",
      "return stream[stream.shape[0] - batch_size * length:]", "head dropped instead of tail"),
     ("04_statefulness", "tbptt_step", "return loss.item()", "return loss", "returned the loss tensor"),
+    # 05_vanishing_gradients
     ("05_vanishing_gradients", "input_gradient_norms", "gradient.norm(dim=-1).mean(dim=0)",
      "gradient.norm(dim=-1).sum(dim=0)", "a sum over the batch where a mean was asked"),
     ("05_vanishing_gradients", "input_gradient_norms", "x = x.detach().clone().requires_grad_(True)",
