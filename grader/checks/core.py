@@ -180,16 +180,23 @@ def same_tensor_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool((a == b).all())
 
 
+def leaf_tensors(name: str, value) -> list:
+    """``(display name, tensor)`` for every tensor in ``value``: a tensor, or tuples and lists of them, nested
+    (``state[0]``, ``weights[1][0]``); ``None`` and other entries are skipped."""
+    if isinstance(value, torch.Tensor):
+        return [(name, value)]
+    if isinstance(value, (tuple, list)):
+        return [pair for i, item in enumerate(value) for pair in leaf_tensors(f"{name}[{i}]", item)]
+    return []
+
+
 def mutated_args(originals: dict, passed: dict) -> list:
     """Names of the arguments whose tensors changed during the call."""
     changed = []
     for name, original in originals.items():
-        now = passed[name]
-        pairs = zip(original, now) if isinstance(original, tuple) else [(original, now)]
-        for before, after in pairs:
-            if isinstance(before, torch.Tensor) and not same_tensor_values(before, after):
-                changed.append(name)
-                break
+        pairs = zip(leaf_tensors(name, original), leaf_tensors(name, passed[name]))
+        if any(not same_tensor_values(before, after) for (_, before), (_, after) in pairs):
+            changed.append(name)
     return changed
 
 
@@ -260,14 +267,7 @@ def _flatten_tensors(value, cotangent):
 
 def _grad_targets(args: dict, names: tuple):
     """Leaf tensors to differentiate with respect to, with display names."""
-    targets = []
-    for name in names:
-        value = args[name]
-        if isinstance(value, tuple):
-            targets += [(f"{name}[{i}]", item) for i, item in enumerate(value) if isinstance(item, torch.Tensor)]
-        elif isinstance(value, torch.Tensor):
-            targets.append((name, value))
-    return targets
+    return [pair for name in names for pair in leaf_tensors(name, args[name])]
 
 
 def call_function(fn: Callable, case: Case, *, student: bool, rules: forbidden.Rules | None = None,
