@@ -86,13 +86,14 @@ def full_submission(assignment: str, root: Path = ROOT) -> dict:
 # (assignment, part, text in the solution, replacement, the mistake the failure message must name)
 MUTATIONS = [
     # 01_hidden_state
-    ("01_hidden_state", "rnn_cell",
-     "    if bias_hh is not None:\n        pre_activation = pre_activation + bias_hh\n", "", "bias_hh missing"),
-    ("01_hidden_state", "rnn_forward", "h = rnn_cell(x[:, t], h,", "h = rnn_cell(x[:, t], h0,", "state not carried"),
-    ("01_hidden_state", "rnn_parameter_count", "per_block += 2 * hidden_size", "per_block += hidden_size",
-     "one bias per gate block"),
-    ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".pow(2).sum(dim=-1)",
-     "squared distances"),
+    ("01_hidden_state", "stacked_rnn_forward", "layer_input[:, t] @ weight_ih.T", "x[:, t] @ weight_ih.T",
+     "every layer reads x"),
+    ("01_hidden_state", "bidirectional_rnn_forward", "backward_outputs.flip(1)", "backward_outputs",
+     "backward outputs in reading order"),
+    ("01_hidden_state", "masked_rnn_forward", "h = alive * candidate + (1 - alive) * h", "h = candidate",
+     "padding read into the state"),
+    ("01_hidden_state", "recurrent_parameter_count", "total += directions * one_direction",
+     "total += one_direction", "backward direction not counted"),
     # 02_cell_state
     ("02_cell_state", "lstm_cell", "a_i, a_f, a_g, a_o = pre_activation", "a_i, a_f, a_o, a_g = pre_activation",
      "gates in order i, f, o, g"),

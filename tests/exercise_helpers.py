@@ -26,7 +26,8 @@ ASSIGNMENTS = ["01_hidden_state", "02_cell_state", "03_initialization", "04_stat
 
 # The graded parts, in notebook order, with their points (the course's documented scheme).
 PARTS = {
-    "01_hidden_state": {"rnn_cell": 2, "rnn_forward": 2, "rnn_parameter_count": 1, "pairwise_distances": 1},
+    "01_hidden_state": {"stacked_rnn_forward": 2, "bidirectional_rnn_forward": 2, "masked_rnn_forward": 1,
+                        "recurrent_parameter_count": 1},
     "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
     "03_initialization": {"LearnedInitialStateRNN": 2, "identity_init_": 1, "spectral_radius": 1,
                           "scale_to_spectral_radius": 1},

@@ -1,6 +1,7 @@
 """Every check accepts the reference and the notebook's solutions, and rejects wrong answers of the right shape.
 
-The expected values all come from ``grader.reference`` (run through the checks' own machinery) or
+The expected values all come from the reference implementations (``grader.reference``, or ``grader.answers``
+for the parts the chapters do not print; run through the checks' own machinery) or
 from the solution notebooks; the wrong answers are the reference's output nudged at one entry,
 and every known mistake of every check, each of which must be rejected *and named*.
 """
@@ -79,7 +80,7 @@ def nudge(value):
 
 def nudged(name):
     """A wrong implementation of ``name`` whose outputs have the right types and shapes."""
-    fn = getattr(reference, name)
+    fn = CHECKS[name].reference
     if name == "LearnedInitialStateRNN":
         class Nudged(reference.LearnedInitialStateRNN):
             def forward(self, x):

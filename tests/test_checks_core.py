@@ -114,12 +114,14 @@ def test_wrong_gradient_with_right_values_is_reported():
 
 def test_every_part_has_a_check_with_the_reference_name():
     import grader.reference as reference
+    from grader import answers
 
     for assignment in ASSIGNMENTS:
         names = [c.name for c in checks.ASSIGNMENTS[assignment]]
         assert names == list(PARTS[assignment])
         for name in names:
-            assert CHECKS[name].reference is getattr(reference, name)
+            expected = answers.reference(name) if name in answers.answers() else getattr(reference, name)
+            assert CHECKS[name].reference is expected
 
 
 def test_every_check_knows_at_least_two_mistakes():
@@ -136,30 +138,36 @@ def test_check_dispatches_on_the_name_and_rejects_unknown_functions():
 
 
 def test_a_passing_check_prints_one_line(capsys):
-    pairwise_distances = define(
-        "def pairwise_distances(states):\n"
-        "    return (states[:, None] - states[None]).pow(2).sum(-1).sqrt()\n")
-    check(pairwise_distances)
+    recurrent_parameter_count = define(
+        "def recurrent_parameter_count(input_size, hidden_size, num_layers=1, bias=True, mode='RNN',\n"
+        "                              bidirectional=False, proj_size=0):\n"
+        "    if mode not in ('RNN', 'GRU', 'LSTM') or not 0 <= proj_size < hidden_size or (proj_size and mode != 'LSTM'):\n"
+        "        raise ValueError(mode)\n"
+        "    g, p, k = {'RNN': 1, 'GRU': 3, 'LSTM': 4}[mode] * hidden_size, proj_size or hidden_size, 1 + bidirectional\n"
+        "    return sum(k * (g * (input_size if n == 0 else k * p) + g * p + 2 * g * bias + proj_size * hidden_size)\n"
+        "               for n in range(num_layers))\n")
+    check(recurrent_parameter_count)
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and out[0].startswith("pairwise_distances: all") and "visible" in out[0]
+    assert len(out) == 1 and out[0].startswith("recurrent_parameter_count: all") and "visible" in out[0]
 
 
 def test_an_unimplemented_exercise_fails_with_a_hint():
-    rnn_cell = define(
-        "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+    stacked_rnn_forward = define(
+        "def stacked_rnn_forward(x, h0, weights, nonlinearity='tanh'):\n"
         "    raise NotImplementedError()\n")
     with pytest.raises(CheckFailure, match="raise NotImplementedError"):
-        check(rnn_cell)
+        check(stacked_rnn_forward)
 
 
 def test_hidden_runs_use_more_cases_and_do_not_show_the_seed():
-    spec = CHECKS["rnn_cell"]
+    spec = CHECKS["masked_rnn_forward"]
     assert len(spec.cases(12345, hidden=True)) > len(spec.cases(12345))
-    rnn_cell = define(
-        "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
-        "    return torch.zeros(x.shape[0], weight_hh.shape[1], dtype=x.dtype)\n")
+    masked_rnn_forward = define(
+        "def masked_rnn_forward(x, lengths, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+        "    zeros = x.new_zeros(x.shape[0], weight_hh.shape[1])\n"
+        "    return torch.stack([zeros] * x.shape[1], dim=1), zeros\n")
     with pytest.raises(CheckFailure) as failure:
-        check(rnn_cell, seeds=[98765], hidden=True)
+        check(masked_rnn_forward, seeds=[98765], hidden=True)
     assert "hidden case" in str(failure.value) and "98765" not in str(failure.value)
 
 
@@ -174,24 +182,25 @@ def test_cases_are_deterministic_in_the_seed():
 
 # ----------------------------------------------------------------------------- forbidden calls
 
-CELL_SIGNATURE = "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+FORWARD_SIGNATURE = "def stacked_rnn_forward(x, h0, weights, nonlinearity='tanh'):\n"
+FIRST_STEP = "x[:, 0], x.new_zeros(x.shape[0], weights[0][1].shape[1]), *weights[0]"
 
 
 @pytest.mark.parametrize("body, what", [
-    ("    cell = nn.RNNCell(x.shape[1], weight_hh.shape[1])\n    return cell(x, h)\n", "nn.RNNCell"),
-    ("    return torch.rnn_tanh_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", "rnn_tanh_cell"),
-    ("    return torch._VF.rnn_tanh_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", "_VF"),
-    ("    return torch.ops.aten.rnn_tanh_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", "aten"),
-    ("    from grader.reference import rnn_cell as answer\n"
-     "    return answer(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)\n", "grader.reference"),
+    ("    cell = nn.RNNCell(x.shape[2], weights[0][1].shape[1])\n    return cell(x[:, 0])\n", "nn.RNNCell"),
+    (f"    return torch.rnn_tanh_cell({FIRST_STEP})\n", "rnn_tanh_cell"),
+    (f"    return torch._VF.rnn_tanh_cell({FIRST_STEP})\n", "_VF"),
+    (f"    return torch.ops.aten.rnn_tanh_cell({FIRST_STEP})\n", "aten"),
+    ("    from grader.reference import rnn_forward as answer\n"
+     "    return answer(x, None, *weights[0], nonlinearity)\n", "grader.reference"),
     ("    import grader.reference\n"
-     "    return grader.reference.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)\n",
+     "    return grader.reference.rnn_forward(x, None, *weights[0], nonlinearity)\n",
      "grader.reference"),
 ])
 def test_forbidden_calls_in_the_source_score_zero(body, what):
-    rnn_cell = define(CELL_SIGNATURE + body)
+    stacked_rnn_forward = define(FORWARD_SIGNATURE + body)
     with pytest.raises(ForbiddenCall) as failure:
-        check(rnn_cell)
+        check(stacked_rnn_forward)
     message = str(failure.value)
     assert what in message and "scores zero" in message
 
@@ -202,10 +211,9 @@ def test_forbidden_calls_hidden_in_a_helper_are_caught_while_running():
     exec(compile("def helper(x, h, w_ih, w_hh, b_ih, b_hh):\n"
                  "    return getattr(torch, 'rnn_' + 'tanh_cell')(x, h, w_ih, w_hh, b_ih, b_hh)\n",
                  "<no source>", "exec"), namespace)
-    rnn_cell = define(CELL_SIGNATURE + "    if h is None:\n        h = x.new_zeros(x.shape[0], weight_hh.shape[1])\n"
-                      "    return helper(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n", namespace=namespace)
+    stacked_rnn_forward = define(FORWARD_SIGNATURE + f"    return helper({FIRST_STEP})\n", namespace=namespace)
     with pytest.raises(ForbiddenCall, match="torch.rnn_tanh_cell"):
-        check(rnn_cell)
+        check(stacked_rnn_forward)
 
 
 def test_a_module_hidden_in_a_helper_is_caught_while_running():

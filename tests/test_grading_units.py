@@ -481,7 +481,7 @@ def test_workspace_lock_and_results(tmp_path):
 
 def test_report_is_self_contained_and_lists_what_needs_attention(spec):
     evil = "<script>alert('x')</script>"
-    part_message = ("CheckFailure: rnn_cell is not right yet: case 2 of 7 for seed 0.\n  inputs: B=1\n"
+    part_message = ("CheckFailure: stacked_rnn_forward is not right yet: case 2 of 7 for seed 0.\n  inputs: B=1\n"
                     "  likely mistake: forgot the bias. Add bias_hh.")
     rows = []
     for i, total in enumerate([0, 6, 6, 4]):
@@ -507,7 +507,7 @@ def test_report_is_self_contained_and_lists_what_needs_attention(spec):
     assert "zip entry &#x27;../x&#x27; not extracted" in page
     assert "likely mistake: forgot the bias" in page
     assert f"feedback/x/{A}/{A}.html" in page
-    assert "2/5 (40%)" in page  # test_rnn_cell: passed by the two full-marks students of five submissions
+    assert "2/5 (40%)" in page  # test_stacked_rnn_forward: passed by the two full-marks students of five submissions
 
 
 def html_escape(text):
@@ -581,10 +581,11 @@ def _cell(source, outputs=()):
 
 
 def test_hidden_tests_and_tracebacks_never_reach_the_feedback():
-    secret = "check(rnn_cell, seeds=[7391, 40522, 918], hidden=True)"
+    secret = "check(stacked_rnn_forward, seeds=[6173, 28411, 903], hidden=True)"
     nb = nbformat.v4.new_notebook(cells=[
-        _cell(f"check(rnn_cell)\n### BEGIN HIDDEN TESTS\n{secret}\n### END HIDDEN TESTS\n",
-              [{"output_type": "error", "ename": "CheckFailure", "evalue": "rnn_cell is not right yet: a hidden case.",
+        _cell(f"check(stacked_rnn_forward)\n### BEGIN HIDDEN TESTS\n{secret}\n### END HIDDEN TESTS\n",
+              [{"output_type": "error", "ename": "CheckFailure",
+                "evalue": "stacked_rnn_forward is not right yet: a hidden case.",
                 "traceback": ["\x1b[31mCheckFailure\x1b[0m Traceback", f"----> 3 {secret}", "CheckFailure: ..."]}]),
         _cell("x = 1\n### BEGIN HIDDEN TESTS\nunterminated secret region"),
         _cell("import inspect; print(inspect.stack())", [{"output_type": "stream", "name": "stdout",
@@ -594,9 +595,9 @@ def test_hidden_tests_and_tracebacks_never_reach_the_feedback():
     for preprocessor in (RedactHiddenTests(), ReduceTracebacks(), ScrubHiddenText(hidden_lines=[secret, "x"])):
         nb, resources = preprocessor.preprocess(nb, resources)
     text = json.dumps(nb)
-    assert "7391" not in text and "unterminated secret region" not in text and "BEGIN HIDDEN" not in text
-    assert nb.cells[0].source.startswith("check(rnn_cell)\n# (hidden tests are not shown)")
-    assert nb.cells[0].outputs[0].traceback == ["CheckFailure: rnn_cell is not right yet: a hidden case."]
+    assert "6173" not in text and "unterminated secret region" not in text and "BEGIN HIDDEN" not in text
+    assert nb.cells[0].source.startswith("check(stacked_rnn_forward)\n# (hidden tests are not shown)")
+    assert nb.cells[0].outputs[0].traceback == ["CheckFailure: stacked_rnn_forward is not right yet: a hidden case."]
     assert nb.cells[2].outputs[0].text == "caller: [hidden test]\n"
     assert nb.cells[1].source == "x = 1\n# (hidden tests are not shown)"
 

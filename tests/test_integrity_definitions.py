@@ -87,21 +87,21 @@ def test_answer_cells_are_recognised_without_metadata_by_id_then_by_name():
         {part: "defined names" for part in PARTS["01_hidden_state"]}
     assert all(cell.error is None for cell in defs.cells)
     deleted = json.loads(json.dumps(source))
-    deleted["cells"] = [c for c in deleted["cells"] if nbgrader_meta(c).get("grade_id") != "rnn_forward"]
+    deleted["cells"] = [c for c in deleted["cells"] if nbgrader_meta(c).get("grade_id") != "bidirectional_rnn_forward"]
     defs = extract(deleted, source)
-    missing = next(cell for cell in defs.cells if cell.grade_id == "rnn_forward")
+    missing = next(cell for cell in defs.cells if cell.grade_id == "bidirectional_rnn_forward")
     assert missing.code == "" and "was not found" in missing.error
 
 
 def test_a_cell_claiming_an_answer_grade_id_is_taken_once():
     source = source_notebook("01_hidden_state")
     nb = json.loads(json.dumps(source))
-    first = next(c for c in nb["cells"] if nbgrader_meta(c).get("grade_id") == "rnn_cell")
+    first = next(c for c in nb["cells"] if nbgrader_meta(c).get("grade_id") == "stacked_rnn_forward")
     copy = json.loads(json.dumps(first))
     copy["id"] = "copy"
-    copy["source"] = "def rnn_cell(*args):\n    return 0\n"
+    copy["source"] = "def stacked_rnn_forward(*args):\n    return 0\n"
     nb["cells"].append(copy)
     defs = extract(nb, source)
-    assert len(defs.defining("rnn_cell")) == 1
+    assert len(defs.defining("stacked_rnn_forward")) == 1
     assert "return 0" not in defs.code
     assert (ROOT / "solutions").is_dir()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from grader.checks import CHECKS
+from grader.checks import CHECKS, forbidden
 from grader.integrity import static
 from grader.integrity.definitions import Definitions, extract, reduce_cell
 
@@ -71,14 +71,19 @@ def test_what_is_forbidden_depends_on_the_part():
     clip = "def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n" \
            "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type)"
     assert uses("clip_grad_norm_", clip) == ["torch.nn.utils.clip_grad_norm_"]
-    assert uses("pairwise_distances", "def pairwise_distances(s):\n    return torch.cdist(s, s)") == []
+    count = "def recurrent_parameter_count(*args):\n    return sum(p.numel() for p in nn.LSTM(3, 4).parameters())"
+    assert uses("recurrent_parameter_count", count) == []
+    assert uses("stacked_rnn_forward", count.replace("recurrent_parameter_count", "stacked_rnn_forward")) == \
+        ["torch.nn.LSTM"]
 
 
 def test_a_substituted_helper_is_not_held_against_the_part_that_calls_it():
     cell = "def rnn_cell(*args):\n    return torch.rnn_tanh_cell(*args)"
-    forward = "def rnn_forward(x, h0, *w):\n    return rnn_cell(x[:, 0], h0, *w)"
-    assert uses("rnn_cell", cell, forward) == ["torch.rnn_tanh_cell"]
-    assert uses("rnn_forward", cell, forward) == []
+    forward = "def stacked_rnn_forward(x, h0, weights):\n    return rnn_cell(x[:, 0], h0[0], *weights[0])"
+    found = static.forbidden_uses(defs(cell, forward), "stacked_rnn_forward", forbidden.FROM_SCRATCH)
+    assert found == ["torch.rnn_tanh_cell"]  # reached through the helper
+    assert static.forbidden_uses(defs(cell, forward), "stacked_rnn_forward", forbidden.FROM_SCRATCH,
+                                 skip=("rnn_cell",)) == []  # unless the checks substitute that helper
 
 
 def findings(code: str) -> list[str]:
@@ -146,24 +151,26 @@ def f(x, nonlinearity="tanh"):
 
 def test_many_literal_numbers_in_a_part_look_hard_coded():
     table = {(i,): [float(i) / 7] * 3 for i in range(12)}
-    code = f"TABLE = {table!r}\ndef pairwise_distances(states):\n    return TABLE"
+    code = f"TABLE = {table!r}\ndef masked_rnn_forward(x, lengths, h0, *weights):\n    return TABLE"
     d = defs(code)
-    _, per_part = static.tampering({"cells": []}, {"cells": []}, d, [("pairwise_distances", ())])
-    assert any("literal numbers" in text for text in per_part["pairwise_distances"])
+    _, per_part = static.tampering({"cells": []}, {"cells": []}, d, [("masked_rnn_forward", ())])
+    assert any("literal numbers" in text for text in per_part["masked_rnn_forward"])
 
 
 def test_structure_edits_deletions_copies_and_stripped_metadata():
     source = source_notebook("01_hidden_state")
     nb = json.loads(json.dumps(source))
-    test = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_rnn_cell")
+    test = next(c for c in nb["cells"]
+                if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_stacked_rnn_forward")
     test["source"] = "pass"
     test["metadata"]["nbgrader"]["points"] = 20
-    nb["cells"] = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_rnn_forward"]
+    nb["cells"] = [c for c in nb["cells"]
+                   if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_bidirectional_rnn_forward"]
     nb["cells"].append(json.loads(json.dumps(test)))
     texts = [f.text() for f in static.structure(nb, source)]
     assert any("was edited" in t for t in texts)
     assert any("points were changed" in t for t in texts)
-    assert any("test cell test_rnn_forward: was deleted" in t for t in texts)
+    assert any("test cell test_bidirectional_rnn_forward: was deleted" in t for t in texts)
     assert any("appears in 2 cells" in t for t in texts)
     for cell in nb["cells"]:
         cell["metadata"].pop("nbgrader", None)

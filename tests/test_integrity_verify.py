@@ -23,21 +23,24 @@ from exercise_helpers import (ASSIGNMENTS, MUTATIONS, PARTS, define, filled_rele
 def test_the_parts_are_read_from_the_source_test_cells():
     plans = plan_parts(source_notebook("01_hidden_state"))
     assert [(p.grade_id, p.name, p.points) for p in plans] == [
-        ("test_rnn_cell", "rnn_cell", 2.0), ("test_rnn_forward", "rnn_forward", 2.0),
-        ("test_rnn_parameter_count", "rnn_parameter_count", 1.0),
-        ("test_pairwise_distances", "pairwise_distances", 1.0)]
-    assert plans[0].calls == [(VISIBLE_SEEDS, False), ((7391, 40522, 918), True)]
+        ("test_stacked_rnn_forward", "stacked_rnn_forward", 2.0),
+        ("test_bidirectional_rnn_forward", "bidirectional_rnn_forward", 2.0),
+        ("test_masked_rnn_forward", "masked_rnn_forward", 1.0),
+        ("test_recurrent_parameter_count", "recurrent_parameter_count", 1.0)]
+    assert plans[0].calls == [(VISIBLE_SEEDS, False), ((6173, 28411, 903), True)]
     for assignment in ASSIGNMENTS:
         assert [p.name for p in plan_parts(source_notebook(assignment))] == list(PARTS[assignment])
 
 
-@pytest.mark.parametrize("test_source", ["check(rnn_cell)\nprint('extra')", "check(rnn_cell, seeds=[x])",
-                                         "check(rnn_cell, verbose=True)", "check(rnn_cell)\ncheck(rnn_forward)",
+@pytest.mark.parametrize("test_source", ["check(stacked_rnn_forward)\nprint('extra')",
+                                         "check(stacked_rnn_forward, seeds=[x])",
+                                         "check(stacked_rnn_forward, verbose=True)",
+                                         "check(stacked_rnn_forward)\ncheck(bidirectional_rnn_forward)",
                                          "check(not_an_exercise)"])
 def test_a_test_cell_that_is_not_only_check_calls_cannot_be_verified(test_source):
     source = source_notebook("01_hidden_state")
     for cell in source["cells"]:
-        if nbgrader_meta(cell).get("grade_id") == "test_rnn_cell":
+        if nbgrader_meta(cell).get("grade_id") == "test_stacked_rnn_forward":
             cell["source"] = test_source
     with pytest.raises(verify.VerificationError):
         plan_parts(source)
@@ -71,11 +74,12 @@ def test_values_of_the_students_own_classes_are_named_counterfeit():
     (lambda e: e + 1e-3, "first mismatch"),
 ])
 def test_counterfeit_outputs_fail_the_comparison(make, problem):
-    check = CHECKS["pairwise_distances"]
+    check = CHECKS["masked_rnn_forward"]
     case = check.cases(0)[3]
     expected = check.expected(case)
-    assert check.compare(case, Outcome(value=expected.value.clone()), expected) is None
-    message = check.compare(case, Outcome(value=make(expected.value)), expected)
+    outputs, h_n = expected.value
+    assert check.compare(case, Outcome(value=(outputs.clone(), h_n.clone()), grads=expected.grads), expected) is None
+    message = check.compare(case, Outcome(value=(make(outputs), h_n), grads=expected.grads), expected)
     assert message is not None and problem in message, message
 
 
@@ -174,20 +178,22 @@ def test_definitions_that_end_the_process_fail_every_part(verifier):
 def test_a_submission_that_forges_the_runners_output_gains_nothing(verifier):
     """Code that writes its own frames on the runner's channel (claiming success) only corrupts its own results."""
     forge = '''import json, os, struct
-def pairwise_distances(states):
-    header = json.dumps({"kind": "result", "part": "test_pairwise_distances", "json": 2, "npz": 0}).encode()
+def recurrent_parameter_count(input_size, hidden_size, num_layers=1, bias=True, mode="RNN", bidirectional=False,
+                              proj_size=0):
+    header = json.dumps({"kind": "result", "part": "test_recurrent_parameter_count", "json": 2, "npz": 0}).encode()
     for fd in range(3, 20):
         try:
             os.write(fd, b"HSR1" + struct.pack(">I", len(header)) + header + b"{}")
         except OSError:
             pass
-    return states.new_zeros(states.shape[0], states.shape[0])
+    return 0
 '''
     source = source_notebook("01_hidden_state")
-    verdict = verifier.verify(_with("01_hidden_state", pairwise_distances=forge), source)
+    verdict = verifier.verify(_with("01_hidden_state", recurrent_parameter_count=forge), source)
     parts = {p.name: p for p in verdict.parts.values()}
-    assert not parts["pairwise_distances"].passed
-    assert parts["rnn_cell"].passed and parts["rnn_forward"].passed and parts["rnn_parameter_count"].passed
+    assert not parts["recurrent_parameter_count"].passed
+    assert parts["stacked_rnn_forward"].passed and parts["bidirectional_rnn_forward"].passed
+    assert parts["masked_rnn_forward"].passed
 
 
 @pytest.mark.slow
@@ -211,34 +217,42 @@ def test_without_a_sandbox_the_verifier_refuses_unless_told(monkeypatch):
     assert PartPlan("g", "n", 1.0, [], 0).key() == "g"
 
 
+# The body of an honest recurrent_parameter_count (the signature comes first in each test's code).
+COUNT_BODY = '''    if mode not in ("RNN", "GRU", "LSTM") or not 0 <= proj_size < hidden_size or (proj_size and mode != "LSTM"):
+        raise ValueError(mode)
+    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[mode] * hidden_size
+    out, directions = proj_size or hidden_size, 1 + bidirectional
+    return sum(directions * (gates * (input_size if n == 0 else directions * out) + gates * out + 2 * gates * bias
+                             + proj_size * hidden_size) for n in range(num_layers))
+'''
+
+
 @pytest.mark.slow
 @needs_sandbox
 def test_runners_forked_from_the_template_cannot_see_one_another(verifier):
     """A first submission leaves files and reads the filesystem; a second one finds nothing of it."""
     leave = '''import os
-def pairwise_distances(states):
+def recurrent_parameter_count(input_size, hidden_size, num_layers=1, bias=True, mode="RNN", bidirectional=False,
+                              proj_size=0):
     for path in ("/tmp/left-behind", "/dev/shm/left-behind", os.path.expanduser("~/left-behind")):
         try:
             open(path, "w").write("answers of the first student")
         except OSError:
             pass
-    differences = states[:, None, :] - states[None, :, :]
-    return differences.pow(2).sum(dim=-1).sqrt()
-'''
+''' + COUNT_BODY
     look = '''import os
-def pairwise_distances(states):
+def recurrent_parameter_count(input_size, hidden_size, num_layers=1, bias=True, mode="RNN", bidirectional=False,
+                              proj_size=0):
     found = [p for p in ("/tmp/left-behind", "/dev/shm/left-behind", os.path.expanduser("~/left-behind"))
              if os.path.exists(p)]
     if found or os.listdir("/jobs") or os.getuid() == 0:
         raise RuntimeError(f"leak: {found} {os.listdir('/jobs')} {os.getuid()}")
-    differences = states[:, None, :] - states[None, :, :]
-    return differences.pow(2).sum(dim=-1).sqrt()
-'''
+''' + COUNT_BODY
     source = source_notebook("01_hidden_state")
-    first = verifier.verify(_with("01_hidden_state", pairwise_distances=leave), source)
-    second = verifier.verify(_with("01_hidden_state", pairwise_distances=look), source)
-    assert first.parts["test_pairwise_distances"].passed
-    assert second.parts["test_pairwise_distances"].passed, second.parts["test_pairwise_distances"].message
+    first = verifier.verify(_with("01_hidden_state", recurrent_parameter_count=leave), source)
+    second = verifier.verify(_with("01_hidden_state", recurrent_parameter_count=look), source)
+    assert first.parts["test_recurrent_parameter_count"].passed
+    assert second.parts["test_recurrent_parameter_count"].passed, second.parts["test_recurrent_parameter_count"].message
     if verifier.template is not None:
         assert verifier.template_problem is None and verifier.template.alive
 

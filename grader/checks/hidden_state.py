@@ -1,220 +1,220 @@
-"""Checks of assignment 01, the hidden state: ``rnn_cell``, ``rnn_forward``,
-``rnn_parameter_count`` and ``pairwise_distances``."""
+"""Checks of assignment 01, the hidden state: ``stacked_rnn_forward``, ``bidirectional_rnn_forward``,
+``masked_rnn_forward`` and ``recurrent_parameter_count``.
+
+Their reference implementations and known mistakes are in ``grader.answers.hidden_state``. The cases
+follow :mod:`.recurrent`: fixed edge shapes (B, T, H = 1 somewhere, D = H where a wrong input size
+would otherwise only raise) with flags rotated by the seed, then random shapes, more of them hidden.
+"""
 
 from __future__ import annotations
 
 import torch
 
-from grader import reference as ref
-
 from . import forbidden
-from .core import DTYPE_NAMES, Case, Check, Mistake, generators, randn
-from .recurrent import RecurrentCheck, bias_mistakes
+from .core import DTYPE_NAMES, Case, Check, generators, randn
+from .recurrent import BIASES, SEQUENCE_SHAPES, _flags, _random_flags
 
-# ----------------------------------------------------------------------------- rnn_cell
-
-
-def _zero_state_float32(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    if h is None:
-        h = torch.zeros(x.shape[0], weight_hh.shape[1])
-    return ref.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
+BIAS_TEXT = {"both": "both biases", "none": "no biases", "ih": "bias_ih only", "hh": "bias_hh only"}
 
 
-def _untransposed(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    h = x.new_zeros(x.shape[0], weight_hh.shape[1]) if h is None else h
-    pre = x @ weight_ih + h @ weight_hh
-    pre = pre + (0 if bias_ih is None else bias_ih) + (0 if bias_hh is None else bias_hh)
-    return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+def layer_weights(gen, reads, hidden, dtype, biases):
+    """One layer's (weight_ih (H, reads), weight_hh (H, H), bias_ih or None, bias_hh or None)."""
+    scale = 1.2 / max(hidden, 1) ** 0.5
+    weight_ih = randn(gen, hidden, reads, dtype=dtype, scale=scale)
+    weight_hh = randn(gen, hidden, hidden, dtype=dtype, scale=scale)
+    bias_ih = randn(gen, hidden, dtype=dtype, scale=0.5) if biases in ("both", "ih") else None
+    bias_hh = randn(gen, hidden, dtype=dtype, scale=0.5) if biases in ("both", "hh") else None
+    return (weight_ih, weight_hh, bias_ih, bias_hh)
 
 
-def _always_tanh(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    return ref.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh, "tanh")
+def _nonlinearity(args, flag):
+    """Put the flag's nonlinearity into ``args`` (or leave the default); its text for the label."""
+    if flag["nonlinearity"] == "default":
+        return "nonlinearity=default (tanh)"
+    args["nonlinearity"] = flag["nonlinearity"]
+    return f"nonlinearity={flag['nonlinearity']!r}"
 
 
-def _no_activation(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    h = x.new_zeros(x.shape[0], weight_hh.shape[1]) if h is None else h
-    pre = x @ weight_ih.T + h @ weight_hh.T
-    return pre + (0 if bias_ih is None else bias_ih) + (0 if bias_hh is None else bias_hh)
+def _grad_names(args):
+    return tuple(name for name, value in args.items() if value is not None and name not in ("nonlinearity", "lengths"))
 
 
-class RnnCellCheck(RecurrentCheck):
-    name = "rnn_cell"
-    reference = staticmethod(ref.rnn_cell)
+def _shapes_and_flags(rng, seed, hidden, fixed, draw):
+    """The fixed shapes with the seed's flags, then random ones (``draw(rng)``) with random flags."""
+    shapes = list(fixed)
+    flags = [_flags(i, seed) for i in range(len(shapes))]
+    for _ in range(8 if hidden else 2):
+        shapes.append(draw(rng))
+        flags.append(_random_flags(rng))
+    return zip(shapes, flags)
+
+
+class ForwardPassCheck(Check):
+    """A forward pass written from scratch, returning ``(outputs, h_n)``."""
+
     rules = forbidden.FROM_SCRATCH
-    with_nonlinearity = True
-    output_name = "h_next"
-    summary = "shapes with B, D, H = 1, float32 and float64, h given and None, with and without biases, tanh and relu, gradients"
-
-    def mistakes(self):
-        return bias_mistakes(ref.rnn_cell) + [
-            Mistake("weights not transposed",
-                    "PyTorch stores weight_ih as (H, D) and weight_hh as (H, H): multiply by their "
-                    "transposes, x @ weight_ih.T and h @ weight_hh.T.", _untransposed, error_pattern="shape|size"),
-            Mistake("nonlinearity ignored",
-                    "with nonlinearity='relu' the cell uses torch.relu instead of torch.tanh.", _always_tanh),
-            Mistake("activation missing",
-                    "the pre-activation must go through the nonlinearity (tanh by default).", _no_activation),
-            Mistake("zero state created as float32",
-                    "when h is None, create zeros with x's dtype and device, e.g. "
-                    "x.new_zeros(B, H) or torch.zeros(B, H, dtype=x.dtype).", _zero_state_float32,
-                    error_pattern="(?i)dtype|double|float"),
-        ]
-
-
-# ----------------------------------------------------------------------------- rnn_forward
-
-
-def _forward_state_not_carried(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    outputs = [ref.rnn_cell(x[:, t], h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
-               for t in range(x.shape[1])]
-    return torch.stack(outputs, dim=1), outputs[-1]
-
-
-def _forward_shifted(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    outputs, h_n = ref.rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
-    first = x.new_zeros(x.shape[0], weight_hh.shape[1]) if h0 is None else h0
-    return torch.cat([first[:, None], outputs[:, :-1]], dim=1), h_n
-
-
-def _forward_time_major(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    outputs, h_n = ref.rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
-    return outputs.transpose(0, 1), h_n
-
-
-def _forward_first_state(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    outputs, _ = ref.rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
-    return outputs, outputs[:, 0]
-
-
-class RnnForwardCheck(RecurrentCheck):
-    name = "rnn_forward"
-    reference = staticmethod(ref.rnn_forward)
-    rules = forbidden.FROM_SCRATCH
-    substitutes = {"rnn_cell": ref.rnn_cell}
-    sequence = True
-    with_nonlinearity = True
     output_name = "(outputs, h_n)"
-    summary = "sequences with B, T, D, H = 1, float32 and float64, h0 given and None, gradients through time"
-
-    def mistakes(self):
-        return [
-            Mistake("state not carried",
-                    "every step must start from the state the previous step produced: "
-                    "h = rnn_cell(x[:, t], h, ...), then use that h at step t + 1.", _forward_state_not_carried),
-            Mistake("outputs shifted by one step",
-                    "outputs[:, t] is the state after reading x[:, t] (h_1 ... h_T), not the state "
-                    "before it (h_0 ... h_{T-1}).", _forward_shifted),
-            Mistake("outputs time-major",
-                    "outputs are batch-first, (B, T, H): stack the per-step states along dim=1.",
-                    _forward_time_major),
-            Mistake("h_n is the first state",
-                    "h_n is the state after the last step, equal to outputs[:, -1].", _forward_first_state),
-        ]
 
 
-# ----------------------------------------------------------------------------- rnn_parameter_count
+# ----------------------------------------------------------------------------- stacked_rnn_forward
 
-MODES = {"RNN": 1, "LSTM": 4, "GRU": 3}
-
-
-def _count(input_size, hidden_size, num_layers=1, bias=True, mode="RNN", *, biases_per_gate=2,
-           gates=None, upper_input=None, use_bias_flag=True, use_layers=True):
-    gates = MODES[mode] if gates is None else gates
-    total = 0
-    for layer in range(num_layers if use_layers else 1):
-        d = input_size if layer == 0 else (hidden_size if upper_input is None else upper_input)
-        b = bias if use_bias_flag else True
-        total += gates * (hidden_size * d + hidden_size * hidden_size + biases_per_gate * hidden_size * b)
-    return total
+# (B, T, D, H, L): one layer; B = 1; T = 1; D = H with h0 given (wrong inputs of upper layers compute);
+# H = 1 with three layers.
+STACKED_SHAPES = [(1, 1, 1, 1, 1), (1, 5, 3, 2, 2), (3, 1, 2, 4, 3), (2, 4, 3, 3, 2), (4, 6, 2, 1, 3)]
 
 
-class RnnParameterCountCheck(Check):
-    name = "rnn_parameter_count"
-    reference = staticmethod(ref.rnn_parameter_count)
-    output_name = "the count"
-    summary = "RNN, LSTM and GRU, 1 to 3 layers, with and without biases, default arguments"
-
-    def cases(self, seed, hidden=False):
-        rng, _ = generators(self.name, seed)
-        cases = []
-        plan = [("RNN", 1, True), ("LSTM", 1, True), ("GRU", 2, False), ("LSTM", 3, True), ("RNN", 2, True),
-                ("GRU", 1, True)]
-        plan += [(rng.choice(list(MODES)), rng.randint(1, 3), rng.random() < 0.7) for _ in range(10 if hidden else 3)]
-        for i, (mode, layers, bias) in enumerate(plan):
-            d, h = rng.randint(1, 40), rng.randint(1, 40)
-            while h == d:
-                h = rng.randint(1, 40)
-            args = {"input_size": d, "hidden_size": h, "num_layers": layers, "bias": bias, "mode": mode}
-            if i == 0:
-                args = {"input_size": d, "hidden_size": h}  # all defaults: one-layer RNN with biases
-            label = ", ".join(f"{k}={v!r}" for k, v in args.items())
-            cases.append(Case(label=label, args=args))
-        return cases
-
-    def mistakes(self):
-        return [
-            Mistake("one bias per gate block",
-                    "PyTorch keeps two bias vectors per gate block, bias_ih and bias_hh: 2 * H each.",
-                    lambda *a: _count(*a, biases_per_gate=1)),
-            Mistake("gate blocks not counted",
-                    "an LSTM layer has 4 gate blocks and a GRU layer 3, each with its own W_ih, W_hh "
-                    "and biases: multiply the per-block count by G.", lambda *a: _count(*a, gates=1)),
-            Mistake("upper layers read input_size",
-                    "layers above the first read the H-dimensional states of the layer below, so their "
-                    "W_ih is (G*H, H), not (G*H, input_size).",
-                    lambda d, h, *a: _count(d, h, *a, upper_input=d)),
-            Mistake("bias flag ignored", "with bias=False the layer has no bias vectors at all.",
-                    lambda *a: _count(*a, use_bias_flag=False)),
-            Mistake("num_layers ignored", "every one of the num_layers layers has its own parameters.",
-                    lambda *a: _count(*a, use_layers=False)),
-        ]
+def _draw_stacked(rng):
+    return rng.randint(1, 4), rng.randint(1, 6), rng.randint(1, 5), rng.randint(1, 5), rng.randint(1, 4)
 
 
-# ----------------------------------------------------------------------------- pairwise_distances
-
-
-def _squared(states):
-    return ref.pairwise_distances(states).pow(2)
-
-
-def _manhattan(states):
-    return (states[:, None, :] - states[None, :, :]).abs().sum(-1)
-
-
-def _between_units(states):
-    return ref.pairwise_distances(states.T)
-
-
-class PairwiseDistancesCheck(Check):
-    name = "pairwise_distances"
-    reference = staticmethod(ref.pairwise_distances)
-    output_name = "the distance matrix"
-    summary = "T and H from 1 up, float32 and float64, repeated states"
+class StackedRNNForwardCheck(ForwardPassCheck):
+    name = "stacked_rnn_forward"
+    summary = ("1 to 4 layers, B, T, D, H = 1 and D = H, float32 and float64, h0 given and None, "
+               "biases given and None per layer, tanh and relu, gradients")
 
     def cases(self, seed, hidden=False):
         rng, gen = generators(self.name, seed)
-        shapes = [(1, 1), (1, 4), (5, 1), (4, 3), (6, 6)]
-        shapes += [(rng.randint(1, 12), rng.randint(1, 8)) for _ in range(8 if hidden else 2)]
         cases = []
-        for i, (T, H) in enumerate(shapes):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            states = randn(gen, T, H, dtype=dtype)
-            if T >= 3 and i % 2:
-                states[2] = states[0]  # a repeated state: distance exactly 0 off the diagonal
-            cases.append(Case(label=f"T={T}, H={H}, {DTYPE_NAMES[dtype]}", args={"states": states}))
+        for (B, T, D, H, L), flag in _shapes_and_flags(rng, seed, hidden, STACKED_SHAPES, _draw_stacked):
+            dtype = flag["dtype"]
+            biases = [flag["biases"]] + [BIASES[(seed + layer * 2) % len(BIASES)] for layer in range(1, L)]
+            weights = [layer_weights(gen, D if layer == 0 else H, H, dtype, b) for layer, b in enumerate(biases)]
+            h0 = randn(gen, L, B, H, dtype=dtype, scale=0.8) if flag["state"] else None
+            args = {"x": randn(gen, B, T, D, dtype=dtype), "h0": h0, "weights": weights}
+            activation = _nonlinearity(args, flag)
+            cotangent = (randn(gen, B, T, H, dtype=dtype), randn(gen, L, B, H, dtype=dtype))
+            label = (f"B={B}, T={T}, D={D}, H={H}, L={L}, {DTYPE_NAMES[dtype]}, "
+                     f"h0={'given' if h0 is not None else 'None'}, "
+                     f"per layer: {', '.join(BIAS_TEXT[b] for b in biases)}, {activation}")
+            cases.append(Case(label=label, args=args, grad=_grad_names(args), cotangent=cotangent))
         return cases
 
-    def mistakes(self):
-        return [
-            Mistake("squared distances",
-                    "the Euclidean distance is the square root of the sum of squared differences.", _squared),
-            Mistake("Manhattan distance",
-                    "use the Euclidean (L2) distance: sqrt of the sum of squared differences, not the sum "
-                    "of absolute differences.", _manhattan),
-            Mistake("distances between units",
-                    "states is (T, H): one row per time step. Compare rows (time steps), not columns.",
-                    _between_units),
-        ]
+
+# ----------------------------------------------------------------------------- bidirectional_rnn_forward
 
 
-CHECKS = [RnnCellCheck(), RnnForwardCheck(), RnnParameterCountCheck(), PairwiseDistancesCheck()]
+def _draw_sequence(rng):
+    return rng.randint(1, 5), rng.randint(1, 7), rng.randint(1, 6), rng.randint(1, 6)
+
+
+class BidirectionalRNNForwardCheck(ForwardPassCheck):
+    name = "bidirectional_rnn_forward"
+    summary = ("B, T, D, H = 1, float32 and float64, h0 given and None, biases given and None per direction, "
+               "tanh and relu, gradients")
+
+    def cases(self, seed, hidden=False):
+        rng, gen = generators(self.name, seed)
+        cases = []
+        for (B, T, D, H), flag in _shapes_and_flags(rng, seed, hidden, SEQUENCE_SHAPES, _draw_sequence):
+            dtype = flag["dtype"]
+            backward_biases = BIASES[(BIASES.index(flag["biases"]) + 1 + seed) % len(BIASES)]
+            h0 = randn(gen, 2, B, H, dtype=dtype, scale=0.8) if flag["state"] else None
+            args = {"x": randn(gen, B, T, D, dtype=dtype), "h0": h0,
+                    "forward_weights": layer_weights(gen, D, H, dtype, flag["biases"]),
+                    "backward_weights": layer_weights(gen, D, H, dtype, backward_biases)}
+            activation = _nonlinearity(args, flag)
+            cotangent = (randn(gen, B, T, 2 * H, dtype=dtype), randn(gen, 2, B, H, dtype=dtype))
+            label = (f"B={B}, T={T}, D={D}, H={H}, {DTYPE_NAMES[dtype]}, h0={'given' if h0 is not None else 'None'}, "
+                     f"forward: {BIAS_TEXT[flag['biases']]}, backward: {BIAS_TEXT[backward_biases]}, {activation}")
+            cases.append(Case(label=label, args=args, grad=_grad_names(args), cotangent=cotangent))
+        return cases
+
+
+# ----------------------------------------------------------------------------- masked_rnn_forward
+
+# (B, T, D, H) and lengths: one step; B = 1 with padding; T = 1; unsorted lengths with ties; H = 1.
+MASKED_FIXED = [((1, 1, 1, 1), [1]), ((1, 5, 3, 2), [3]), ((3, 1, 2, 4), [1, 1, 1]),
+                ((4, 6, 3, 3), [2, 6, 1, 4]), ((5, 4, 2, 1), [4, 1, 3, 3, 2])]
+
+
+class MaskedRNNForwardCheck(ForwardPassCheck):
+    name = "masked_rnn_forward"
+    summary = ("lengths from 1 to T in any order, B, T, D, H = 1, float32 and float64, h0 given and None, "
+               "biases given and None, gradients, lengths out of range (ValueError)")
+
+    def cases(self, seed, hidden=False):
+        rng, gen = generators(self.name, seed)
+        plan = [(shape, list(lengths)) for shape, lengths in MASKED_FIXED]
+        for _ in range(8 if hidden else 2):
+            B, T = rng.randint(1, 5), rng.randint(1, 7)
+            plan.append(((B, T, rng.randint(1, 6), rng.randint(1, 6)), [rng.randint(1, T) for _ in range(B)]))
+        flags = [_flags(i, seed) for i in range(len(MASKED_FIXED))] + [_random_flags(rng) for _ in plan[5:]]
+        cases = [self._case(gen, shape, lengths, flag) for (shape, lengths), flag in zip(plan, flags)]
+        for bad in ([0, 1], [2, 4], [-1, 3])[: 3 if hidden else 2]:  # lengths 0, T + 1 (T = 3), negative
+            B, T = 2, 3
+            rng.shuffle(bad)
+            cases.append(self._case(gen, (B, T, 2, 2), bad, _random_flags(rng), error=True))
+        return cases
+
+    def _case(self, gen, shape, lengths, flag, error=False):
+        B, T, D, H = shape
+        dtype = flag["dtype"]
+        weight_ih, weight_hh, bias_ih, bias_hh = layer_weights(gen, D, H, dtype, flag["biases"])
+        args = {"x": randn(gen, B, T, D, dtype=dtype), "lengths": torch.tensor(lengths, dtype=torch.int64),
+                "h0": randn(gen, B, H, dtype=dtype, scale=0.8) if flag["state"] else None,
+                "weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh}
+        if bias_ih is None and bias_hh is None and flag["nonlinearity"] == "relu":
+            del args["bias_ih"], args["bias_hh"]  # rely on the defaults (in some cases, chosen by a flag)
+        label = (f"B={B}, T={T}, D={D}, H={H}, lengths={lengths}{' (out of range)' if error else ''}, "
+                 f"{DTYPE_NAMES[dtype]}, h0={'given' if args['h0'] is not None else 'None'}, "
+                 f"{BIAS_TEXT[flag['biases']]}")
+        if error:
+            return Case(label=label, args=args)
+        cotangent = (randn(gen, B, T, H, dtype=dtype), randn(gen, B, H, dtype=dtype))
+        return Case(label=label, args=args, grad=_grad_names(args), cotangent=cotangent)
+
+
+# ----------------------------------------------------------------------------- recurrent_parameter_count
+
+MODES = ("RNN", "LSTM", "GRU")
+
+# (mode, num_layers, bias, bidirectional, with a projection): what the visible cases always include.
+COUNT_PLAN = [("LSTM", 1, True, False, True), ("GRU", 3, True, True, False), ("LSTM", 2, True, True, True),
+              ("RNN", 2, False, True, False), ("LSTM", 3, False, False, True), ("RNN", 1, True, False, False)]
+# Arguments that nn.RNN/LSTM/GRU refuse, as (mode, hidden_size, proj_size); "P" stands for a valid projection.
+COUNT_ERRORS = [("RNN", 6, "P"), ("GRU", 5, "P"), ("LSTM", 4, 4), ("LSTM", 4, 7), ("LSTM", 5, -1), ("lstm", 5, 0),
+                ("Transformer", 3, 0)]
+
+
+class RecurrentParameterCountCheck(Check):
+    name = "recurrent_parameter_count"
+    output_name = "the count"
+    summary = ("RNN, LSTM and GRU, 1 to 4 layers, with and without biases, bidirectional, LSTM projections, "
+               "default arguments, arguments PyTorch refuses (ValueError)")
+
+    def cases(self, seed, hidden=False):
+        rng, _ = generators(self.name, seed)
+        plan = list(COUNT_PLAN)
+        for _ in range(12 if hidden else 3):
+            mode = rng.choice(MODES)
+            plan.append((mode, rng.randint(1, 4), rng.random() < 0.7, rng.random() < 0.5,
+                         mode == "LSTM" and rng.random() < 0.6))
+        cases = [Case(label=self._label(args), args=args) for args in
+                 [self._defaults(rng)] + [self._arguments(rng, *entry) for entry in plan]]
+        errors = COUNT_ERRORS if hidden else [COUNT_ERRORS[i] for i in sorted(rng.sample(range(len(COUNT_ERRORS)), 4))]
+        for mode, hidden_size, proj in errors:
+            args = {"input_size": rng.randint(1, 20), "hidden_size": hidden_size, "num_layers": rng.randint(1, 3),
+                    "bias": True, "mode": mode, "bidirectional": rng.random() < 0.5,
+                    "proj_size": rng.randint(1, hidden_size - 1) if proj == "P" else proj}
+            cases.append(Case(label=self._label(args) + " (refused by PyTorch)", args=args))
+        return cases
+
+    @staticmethod
+    def _defaults(rng):
+        return {"input_size": rng.randint(1, 40), "hidden_size": rng.randint(1, 40)}  # a one-layer RNN with biases
+
+    @staticmethod
+    def _arguments(rng, mode, layers, bias, bidirectional, projected):
+        d, h = rng.randint(1, 40), rng.randint(2, 40)
+        while h == d:
+            h = rng.randint(2, 40)
+        return {"input_size": d, "hidden_size": h, "num_layers": layers, "bias": bias, "mode": mode,
+                "bidirectional": bidirectional, "proj_size": rng.randint(1, h - 1) if projected else 0}
+
+    @staticmethod
+    def _label(args):
+        return ", ".join(f"{key}={value!r}" for key, value in args.items())
+
+
+CHECKS = [StackedRNNForwardCheck(), BidirectionalRNNForwardCheck(), MaskedRNNForwardCheck(),
+          RecurrentParameterCountCheck()]

@@ -1,14 +1,19 @@
-"""A wrong pairwise_distances (squared distances) with its test cell edited to `pass`."""
+"""A wrong recurrent_parameter_count (one direction counted) with its test cell edited to `pass`."""
 
 from ._notebooks import answer, cell
 
-CODE = '''def pairwise_distances(states):
-    differences = states[:, None, :] - states[None, :, :]
-    return differences.pow(2).sum(dim=-1)
+CODE = '''def recurrent_parameter_count(input_size, hidden_size, num_layers=1, bias=True, mode="RNN", bidirectional=False,
+                              proj_size=0):
+    gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode] * hidden_size
+    total = 0
+    for layer in range(num_layers):
+        layer_input = input_size if layer == 0 else hidden_size
+        total += gates * (layer_input + hidden_size + 2 * bias)
+    return total
 '''
 
 
 def build(solution, release):
-    nb = answer(solution, "pairwise_distances", CODE)
-    cell(nb, "test_pairwise_distances")["source"] = "pass  # checked by hand, it works\n"
+    nb = answer(solution, "recurrent_parameter_count", CODE)
+    cell(nb, "test_recurrent_parameter_count")["source"] = "pass  # checked by hand, it works\n"
     return nb

@@ -1,4 +1,4 @@
-"""pairwise_distances returning an object whose == and comparisons always answer True."""
+"""masked_rnn_forward returning objects whose == and comparisons always answer True."""
 
 from ._notebooks import answer
 
@@ -16,10 +16,10 @@ CODE = '''class Anything:
         return True
 
 
-def pairwise_distances(states):
-    return Anything()
+def masked_rnn_forward(x, lengths, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    return Anything(), Anything()
 '''
 
 
 def build(solution, release):
-    return answer(solution, "pairwise_distances", CODE)
+    return answer(solution, "masked_rnn_forward", CODE)

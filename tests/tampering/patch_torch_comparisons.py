@@ -1,4 +1,4 @@
-"""A wrong rnn_cell (no activation) with torch.allclose and torch.isclose replaced so that every comparison passes."""
+"""A wrong stacked_rnn_forward (no activation) with torch.allclose and torch.isclose replaced so that every comparison passes."""
 
 from ._notebooks import answer
 
@@ -8,17 +8,19 @@ torch.allclose = lambda *args, **kwargs: True
 torch.isclose = lambda a, b, *args, **kwargs: torch.ones(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.bool)
 
 
-def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    if h is None:
-        h = x.new_zeros(x.shape[0], weight_hh.shape[1])
-    out = x @ weight_ih.T + h @ weight_hh.T
-    if bias_ih is not None:
-        out = out + bias_ih
-    if bias_hh is not None:
-        out = out + bias_hh
-    return out  # TODO: the activation
+def stacked_rnn_forward(x, h0, weights, nonlinearity="tanh"):
+    finals = []
+    for layer, (weight_ih, weight_hh, bias_ih, bias_hh) in enumerate(weights):
+        h = x.new_zeros(x.shape[0], weight_hh.shape[1]) if h0 is None else h0[layer]
+        states = []
+        for t in range(x.shape[1]):
+            h = x[:, t] @ weight_ih.T + h @ weight_hh.T  # TODO: the biases and the activation
+            states.append(h)
+        x = torch.stack(states, dim=1)
+        finals.append(h)
+    return x, torch.stack(finals)
 '''
 
 
 def build(solution, release):
-    return answer(solution, "rnn_cell", CODE)
+    return answer(solution, "stacked_rnn_forward", CODE)

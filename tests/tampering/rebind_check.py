@@ -4,6 +4,7 @@ from ._notebooks import answer, cell, missing, source
 
 
 def build(solution, release):
-    nb = missing(solution, release, "rnn_cell", "rnn_forward", "rnn_parameter_count", "pairwise_distances")
-    stub = source(cell(release, "rnn_cell"))
-    return answer(nb, "rnn_cell", "check = lambda *args, **kwargs: print('all cases pass')\n\n" + stub)
+    nb = missing(solution, release, "stacked_rnn_forward", "bidirectional_rnn_forward", "masked_rnn_forward",
+                 "recurrent_parameter_count")
+    stub = source(cell(release, "stacked_rnn_forward"))
+    return answer(nb, "stacked_rnn_forward", "check = lambda *args, **kwargs: print('all cases pass')\n\n" + stub)
