@@ -14,7 +14,12 @@ def stacked_rnn_forward(x, h0, weights, nonlinearity="tanh"):
         h = x.new_zeros(x.shape[0], weight_hh.shape[1]) if h0 is None else h0[layer]
         states = []
         for t in range(x.shape[1]):
-            h = x[:, t] @ weight_ih.T + h @ weight_hh.T  # TODO: the biases and the activation
+            h = x[:, t] @ weight_ih.T + h @ weight_hh.T
+            if bias_ih is not None:
+                h = h + bias_ih
+            if bias_hh is not None:
+                h = h + bias_hh
+            # TODO: the activation
             states.append(h)
         x = torch.stack(states, dim=1)
         finals.append(h)
