@@ -169,3 +169,18 @@ def test_parameter_count_refuses_what_pytorch_refuses(mode, H, P):
 def test_parameter_count_refuses_unknown_modes(mode):
     with pytest.raises(ValueError, match="mode"):
         recurrent_parameter_count(3, 4, mode=mode)
+
+
+def test_the_parameter_count_may_not_build_the_module():
+    from grader.checks import CHECKS, ForbiddenCall, check
+
+    namespace = {"nn": nn, "__name__": "__main__"}
+    exec("def recurrent_parameter_count(input_size, hidden_size, num_layers=1, bias=True, mode='RNN',\n"
+         "                              bidirectional=False, proj_size=0):\n"
+         "    kwargs = {'proj_size': proj_size} if proj_size else {}\n"
+         "    layer = getattr(nn, mode)(input_size, hidden_size, num_layers, bias=bias, bidirectional=bidirectional,\n"
+         "                              **kwargs)\n"
+         "    return sum(p.numel() for p in layer.parameters())\n", namespace)
+    with pytest.raises(ForbiddenCall, match="without building the module"):
+        check(namespace["recurrent_parameter_count"])
+    assert CHECKS["recurrent_parameter_count"].rules.from_scratch is False  # "LSTM" stays a plain string there

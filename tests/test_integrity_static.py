@@ -71,10 +71,10 @@ def test_what_is_forbidden_depends_on_the_part():
     clip = "def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n" \
            "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type)"
     assert uses("clip_grad_norm_", clip) == ["torch.nn.utils.clip_grad_norm_"]
-    count = "def recurrent_parameter_count(*args):\n    return sum(p.numel() for p in nn.LSTM(3, 4).parameters())"
-    assert uses("recurrent_parameter_count", count) == []
-    assert uses("stacked_rnn_forward", count.replace("recurrent_parameter_count", "stacked_rnn_forward")) == \
-        ["torch.nn.LSTM"]
+    gates = "def recurrent_parameter_count(*args):\n    return {'LSTM': 4}['LSTM'] * sum(args)"
+    assert uses("recurrent_parameter_count", gates) == []
+    assert uses("stacked_rnn_forward", gates.replace("recurrent_parameter_count", "stacked_rnn_forward")) == \
+        ["LSTM (named in a string, e.g. for getattr)"]
 
 
 def test_a_substituted_helper_is_not_held_against_the_part_that_calls_it():

@@ -9,6 +9,7 @@ would otherwise only raise) with flags rotated by the seed, then random shapes, 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from . import forbidden
 from .core import DTYPE_NAMES, Case, Check, generators, randn
@@ -178,6 +179,10 @@ COUNT_ERRORS = [("RNN", 6, "P"), ("GRU", 5, "P"), ("LSTM", 4, 4), ("LSTM", 4, 7)
 
 class RecurrentParameterCountCheck(Check):
     name = "recurrent_parameter_count"
+    # Building the module and summing p.numel() would answer without a thought: count from the shapes.
+    rules = forbidden.Rules(functions=(("torch.nn.RNNBase.__init__ (building nn.RNN, nn.LSTM or nn.GRU)",
+                                        nn.RNNBase.__init__),),
+                            reason="this part counts the parameters from their shapes, without building the module")
     output_name = "the count"
     summary = ("RNN, LSTM and GRU, 1 to 4 layers, with and without biases, bidirectional, LSTM projections, "
                "default arguments, arguments PyTorch refuses (ValueError)")
