@@ -66,8 +66,9 @@ def test_forbidden_uses_are_found_however_they_are_spelled(code, found):
 
 
 def test_what_is_forbidden_depends_on_the_part():
-    honest_rnn = "class LearnedInitialStateRNN(nn.Module):\n    def __init__(self):\n        self.rnn = nn.RNN(1, 1)"
-    assert uses("LearnedInitialStateRNN", honest_rnn) == []
+    honest_rnn = ("class BridgedEncoderDecoder(nn.Module):\n    def __init__(self):\n"
+                  "        self.encoder = nn.LSTM(1, 1)\n        self.decoder = nn.GRU(1, 1)")
+    assert uses("BridgedEncoderDecoder", honest_rnn) == []
     clip = "def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n" \
            "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type)"
     assert uses("clip_grad_norm_", clip) == ["torch.nn.utils.clip_grad_norm_"]
