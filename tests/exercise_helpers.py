@@ -28,8 +28,8 @@ ASSIGNMENTS = ["01_hidden_state", "02_cell_state", "03_initialization", "04_stat
 PARTS = {
     "01_hidden_state": {"rnn_cell": 2, "rnn_forward": 2, "rnn_parameter_count": 1, "pairwise_distances": 1},
     "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
-    "03_initialization": {"LearnedInitialStateRNN": 2, "identity_init_": 1, "spectral_radius": 1,
-                          "scale_to_spectral_radius": 1},
+    "03_initialization": {"BridgedEncoderDecoder": 2, "forget_bias_for_retention": 1, "timescale_forget_bias_": 1,
+                          "critical_scale": 2},
     "04_statefulness": {"StatefulRNN": 3, "batchify_stream": 1, "tbptt_step": 2},
     "05_vanishing_gradients": {"rnn_bptt": 2, "numerical_gradient": 1, "adaptive_clip_grad_": 2,
                                "masked_temporal_activation_regularization": 1},
