@@ -30,7 +30,7 @@ PARTS = {
     "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
     "03_initialization": {"LearnedInitialStateRNN": 2, "identity_init_": 1, "spectral_radius": 1,
                           "scale_to_spectral_radius": 1},
-    "04_statefulness": {"StatefulRNN": 3, "batchify_stream": 1, "tbptt_step": 2},
+    "04_statefulness": {"reset_rows": 1, "forward_with_resets": 2, "truncated_forward": 2, "pack_documents": 1},
     "05_vanishing_gradients": {"input_gradient_norms": 2, "effective_memory_length": 1, "saturation_stats": 1,
                                "clip_grad_norm_": 2, "temporal_activation_regularization": 1},
 }
