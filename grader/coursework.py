@@ -113,14 +113,14 @@ MUTATIONS = [
     ("03_initialization", "critical_scale", "math.log(torch.linalg.matrix_norm(product, ord=2))",
      "math.log(torch.linalg.matrix_norm(product))", "Frobenius norm"),
     # 04_statefulness
-    ("04_statefulness", "StatefulRNN",
-     "        if isinstance(state, tuple):\n            state = tuple(s.detach() for s in state)\n"
-     "        elif state is not None:\n            state = state.detach()\n", "", "state not detached"),
-    ("04_statefulness", "batchify_stream",
-     "stream[: batch_size * length].reshape(batch_size, length, *stream.shape[1:])",
-     "stream[: batch_size * length].reshape(length, batch_size, *stream.shape[1:]).transpose(0, 1)",
-     "rows interleave the stream"),
-    ("04_statefulness", "tbptt_step", "    optimizer.zero_grad()\n", "", "optimizer.zero_grad() missing"),
+    ("04_statefulness", "reset_rows", "torch.where(flagged, torch.zeros_like(s), s)",
+     "torch.where(flagged, s, torch.zeros_like(s))", "mask inverted"),
+    ("04_statefulness", "forward_with_resets", "{t for t in range(T) if starts[:, t].any()}", "set()",
+     "resets only at the chunk's first step"),
+    ("04_statefulness", "truncated_forward", "        state = cut(state)\n",
+     "        state = cut(state) if start == 0 else state\n", "state not detached between chunks"),
+    ("04_statefulness", "pack_documents", "row = min(range(batch_size), key=lambda b: lengths[b])",
+     "row = len(placed) % batch_size", "documents dealt round-robin"),
     # 05_vanishing_gradients
     ("05_vanishing_gradients", "rnn_bptt", "grad_h = grad_h + grad_outputs[:, t]", "grad_h = grad_outputs[:, t]",
      "gradient from step t+1 forgotten"),

@@ -30,7 +30,7 @@ PARTS = {
     "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
     "03_initialization": {"BridgedEncoderDecoder": 2, "forget_bias_for_retention": 1, "timescale_forget_bias_": 1,
                           "critical_scale": 2},
-    "04_statefulness": {"StatefulRNN": 3, "batchify_stream": 1, "tbptt_step": 2},
+    "04_statefulness": {"reset_rows": 1, "forward_with_resets": 2, "truncated_forward": 2, "pack_documents": 1},
     "05_vanishing_gradients": {"rnn_bptt": 2, "numerical_gradient": 1, "adaptive_clip_grad_": 2,
                                "masked_temporal_activation_regularization": 1},
 }

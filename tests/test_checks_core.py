@@ -258,9 +258,15 @@ def test_subclassing_the_reference_is_forbidden():
     import grader.reference as reference
 
     namespace = {"reference": reference}
-    module = define("class StatefulRNN(reference.StatefulRNN):\n    pass\n", namespace=namespace)
-    with pytest.raises(ForbiddenCall, match="grader.reference"):
-        check(module)
+    reset_rows = define("def reset_rows(state, starts):\n"
+                        "    class Model(reference.StatefulRNN):\n"
+                        "        pass\n"
+                        "    model = Model(1, 1)\n"
+                        "    model.state = state\n"
+                        "    model.reset_state(starts)\n"
+                        "    return model.state\n", namespace=namespace)
+    with pytest.raises(ForbiddenCall, match=r"reference\.StatefulRNN.*scores zero"):
+        check(reset_rows)
 
 
 def test_clean_code_has_no_static_violations():
