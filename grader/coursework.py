@@ -122,16 +122,15 @@ MUTATIONS = [
      "rows interleave the stream"),
     ("04_statefulness", "tbptt_step", "    optimizer.zero_grad()\n", "", "optimizer.zero_grad() missing"),
     # 05_vanishing_gradients
-    ("05_vanishing_gradients", "input_gradient_norms", "outputs[:, -1].sum()", "outputs.sum()",
-     "loss over every step"),
-    ("05_vanishing_gradients", "effective_memory_length", "(gradient_norms > threshold)",
-     "(gradient_norms >= threshold)", "counted norms equal to the threshold"),
-    ("05_vanishing_gradients", "saturation_stats", '"saturation_rate": (magnitude > threshold)',
-     '"saturation_rate": (states.detach() > threshold)', "|h| not taken"),
-    ("05_vanishing_gradients", "clip_grad_norm_", "factor = torch.clamp(max_norm / (total + 1e-6), max=1.0)",
-     "factor = max_norm / (total + 1e-6)", "gradients scaled up below max_norm"),
-    ("05_vanishing_gradients", "temporal_activation_regularization", ".pow(2).mean()", ".pow(2).sum()",
-     "a sum where a mean was asked"),
+    ("05_vanishing_gradients", "rnn_bptt", "grad_h = grad_h + grad_outputs[:, t]", "grad_h = grad_outputs[:, t]",
+     "gradient from step t+1 forgotten"),
+    ("05_vanishing_gradients", "numerical_gradient", "(f_plus - f_minus) / (2 * eps)", "(f_plus - f_minus) / eps",
+     "divided by eps instead of 2 eps"),
+    ("05_vanishing_gradients", "adaptive_clip_grad_", "limit = clipping * max(weight.norm().item(), eps)",
+     "limit = clipping * weight.norm().item()", "weight norm not floored at eps"),
+    ("05_vanishing_gradients", "masked_temporal_activation_regularization",
+     "torch.arange(1, T).unsqueeze(0) < lengths", "torch.arange(1, T).unsqueeze(0) <= lengths",
+     "the step into the padding counted"),
 ]
 
 

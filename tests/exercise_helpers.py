@@ -32,8 +32,8 @@ PARTS = {
     "03_initialization": {"LearnedInitialStateRNN": 2, "identity_init_": 1, "spectral_radius": 1,
                           "scale_to_spectral_radius": 1},
     "04_statefulness": {"StatefulRNN": 3, "batchify_stream": 1, "tbptt_step": 2},
-    "05_vanishing_gradients": {"input_gradient_norms": 2, "effective_memory_length": 1, "saturation_stats": 1,
-                               "clip_grad_norm_": 2, "temporal_activation_regularization": 1},
+    "05_vanishing_gradients": {"rnn_bptt": 2, "numerical_gradient": 1, "adaptive_clip_grad_": 2,
+                               "masked_temporal_activation_regularization": 1},
 }
 
 def graded_cells(notebook: dict) -> dict[str, tuple[str, float]]:
