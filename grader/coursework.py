@@ -103,15 +103,14 @@ MUTATIONS = [
     ("02_cell_state", "projected_lstm_forward", "        outputs.append(h)\n",
      "        outputs.append(torch.sigmoid(a_o) * torch.tanh(c))\n", "outputs before the projection"),
     # 03_initialization
-    ("03_initialization", "LearnedInitialStateRNN",
-     "self.h0 = nn.Parameter(torch.zeros(num_layers, 1, hidden_size))",
-     'self.register_buffer("h0", torch.zeros(num_layers, 1, hidden_size))', "h0 not a parameter"),
-    ("03_initialization", "identity_init_", "weight_hh.copy_(gain * torch.eye(", "weight_hh.copy_(torch.eye(",
-     "gain ignored"),
-    ("03_initialization", "spectral_radius", "torch.linalg.eigvals(weight.detach()).abs().max()",
-     "torch.linalg.matrix_norm(weight.detach(), ord=2)", "largest singular value"),
-    ("03_initialization", "scale_to_spectral_radius", "weight * (radius / current)", "weight * (current / radius)",
-     "ratio inverted"),
+    ("03_initialization", "BridgedEncoderDecoder", "torch.cat([h_last, c_last], dim=-1)",
+     "torch.cat([c_last, h_last], dim=-1)", "cell state first in the bridge"),
+    ("03_initialization", "forget_bias_for_retention", "per_step = math.exp(math.log(retention) / steps)",
+     "per_step = retention", "steps ignored"),
+    ("03_initialization", "timescale_forget_bias_", 'if "bias" not in name:', 'if "bias_ih" not in name:',
+     "bias_hh not zeroed"),
+    ("03_initialization", "critical_scale", "math.log(torch.linalg.matrix_norm(product, ord=2))",
+     "math.log(torch.linalg.matrix_norm(product))", "Frobenius norm"),
     # 04_statefulness
     ("04_statefulness", "StatefulRNN",
      "        if isinstance(state, tuple):\n            state = tuple(s.detach() for s in state)\n"

@@ -64,8 +64,9 @@ def test_forbidden_uses_are_found_however_they_are_spelled(code, found):
 
 
 def test_what_is_forbidden_depends_on_the_part():
-    honest_rnn = "class LearnedInitialStateRNN(nn.Module):\n    def __init__(self):\n        self.rnn = nn.RNN(1, 1)"
-    assert uses("LearnedInitialStateRNN", honest_rnn) == []
+    honest_rnn = ("class BridgedEncoderDecoder(nn.Module):\n    def __init__(self):\n"
+                  "        self.encoder = nn.LSTM(1, 1)\n        self.decoder = nn.GRU(1, 1)")
+    assert uses("BridgedEncoderDecoder", honest_rnn) == []
     by_autograd = "(parameters, *rest):\n    return torch.autograd.grad(parameters, rest)"
     assert uses("rnn_bptt", "def rnn_bptt" + by_autograd) == ["torch.autograd.grad"]  # a by-hand part
     assert uses("adaptive_clip_grad_", "def adaptive_clip_grad_" + by_autograd) == []

@@ -163,7 +163,7 @@ def test_a_part_that_hangs_exits_or_exhausts_memory_costs_only_that_part(verifie
 @needs_sandbox
 def test_definitions_that_end_the_process_fail_every_part(verifier):
     source = source_notebook("03_initialization")
-    notebook = _with("03_initialization", identity_init_="import os\nclass Bye:\n    os._exit(0)\n")
+    notebook = _with("03_initialization", forget_bias_for_retention="import os\nclass Bye:\n    os._exit(0)\n")
     verdict = verifier.verify(notebook, source)
     assert not any(p.passed for p in verdict.parts.values())
     assert all("definitions stopped the verification" in p.message for p in verdict.parts.values())
