@@ -94,15 +94,14 @@ MUTATIONS = [
     ("01_hidden_state", "pairwise_distances", ".pow(2).sum(dim=-1).sqrt()", ".pow(2).sum(dim=-1)",
      "squared distances"),
     # 02_cell_state
-    ("02_cell_state", "lstm_cell", "a_i, a_f, a_g, a_o = pre_activation", "a_i, a_f, a_o, a_g = pre_activation",
-     "gates in order i, f, o, g"),
-    ("02_cell_state", "lstm_forward", "hidden_states.append(state[0])", "hidden_states.append(state[1])",
-     "outputs are the cell states"),
-    ("02_cell_state", "gru_cell", "n = torch.tanh(x_n + r * h_n)",
-     "b_hn = bias_hh.chunk(3)[2] if bias_hh is not None else 0\n"
-     "    n = torch.tanh(x_n + r * (h_n - b_hn) + b_hn)", "b_hn outside the reset product"),
-    ("02_cell_state", "forget_gate_retention", "forget_gates.prod(dim=1)", "forget_gates.sum(dim=1)",
-     "a sum instead of a product"),
+    ("02_cell_state", "lstm_cell_backward", "d_c_next = grad_h_next * o * (1 - t * t)", "d_c_next = grad_h_next * o",
+     "tanh derivative missing on the cell path"),
+    ("02_cell_state", "coupled_lstm_cell", "c_next = (1 - i) * c + i * g", "c_next = i * c + (1 - i) * g",
+     "coupling the wrong way round"),
+    ("02_cell_state", "peephole_lstm_cell", "output_gate = torch.sigmoid(a_o + p_o * c_next)",
+     "output_gate = torch.sigmoid(a_o + p_o * c)", "output gate looks at the old cell state"),
+    ("02_cell_state", "projected_lstm_forward", "        outputs.append(h)\n",
+     "        outputs.append(torch.sigmoid(a_o) * torch.tanh(c))\n", "outputs before the projection"),
     # 03_initialization
     ("03_initialization", "BridgedEncoderDecoder", "torch.cat([h_last, c_last], dim=-1)",
      "torch.cat([c_last, h_last], dim=-1)", "cell state first in the bridge"),

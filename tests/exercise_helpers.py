@@ -27,7 +27,8 @@ ASSIGNMENTS = ["01_hidden_state", "02_cell_state", "03_initialization", "04_stat
 # The graded parts, in notebook order, with their points (the course's documented scheme).
 PARTS = {
     "01_hidden_state": {"rnn_cell": 2, "rnn_forward": 2, "rnn_parameter_count": 1, "pairwise_distances": 1},
-    "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
+    "02_cell_state": {"lstm_cell_backward": 2, "coupled_lstm_cell": 1, "peephole_lstm_cell": 1,
+                      "projected_lstm_forward": 2},
     "03_initialization": {"BridgedEncoderDecoder": 2, "forget_bias_for_retention": 1, "timescale_forget_bias_": 1,
                           "critical_scale": 2},
     "04_statefulness": {"reset_rows": 1, "forward_with_resets": 2, "truncated_forward": 2, "pack_documents": 1},

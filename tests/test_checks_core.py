@@ -216,24 +216,24 @@ def test_a_module_hidden_in_a_helper_is_caught_while_running():
     namespace = {"torch": torch, "nn": nn}
     exec(compile("def helper(size):\n    return getattr(nn, 'LST' + 'MCell')(size, size)\n", "<no source>", "exec"),
          namespace)
-    lstm_cell = define(
-        "def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+    peephole_lstm_cell = define(
+        "def peephole_lstm_cell(x, state, weight_ih, weight_hh, peephole, bias_ih=None, bias_hh=None):\n"
         "    cell = helper(weight_hh.shape[1]).to(x.dtype)\n"
         "    return cell(torch.zeros(x.shape[0], weight_hh.shape[1], dtype=x.dtype), state)\n",
         namespace=namespace)
     with pytest.raises(ForbiddenCall, match="torch.nn.LSTMCell"):
-        check(lstm_cell)
+        check(peephole_lstm_cell)
 
 
 def test_reference_reached_indirectly_is_caught_while_running():
     namespace = {"torch": torch, "importlib": __import__("importlib")}
     exec(compile("def helper():\n    return importlib.import_module('grader.' + 'refer' + 'ence')\n",
                  "<no source>", "exec"), namespace)
-    forget_gate_retention = define(
-        "def forget_gate_retention(forget_gates):\n"
-        "    return helper().forget_gate_retention(forget_gates)\n", namespace=namespace)
+    coupled_lstm_cell = define(
+        "def coupled_lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+        "    return helper().lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)\n", namespace=namespace)
     with pytest.raises(ForbiddenCall, match="grader.reference"):
-        check(forget_gate_retention)
+        check(coupled_lstm_cell)
 
 
 def test_nn_rnn_is_allowed_where_the_part_is_not_from_scratch():
