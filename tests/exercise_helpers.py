@@ -28,12 +28,13 @@ ASSIGNMENTS = ["01_hidden_state", "02_cell_state", "03_initialization", "04_stat
 PARTS = {
     "01_hidden_state": {"stacked_rnn_forward": 2, "bidirectional_rnn_forward": 2, "masked_rnn_forward": 1,
                         "recurrent_parameter_count": 1},
-    "02_cell_state": {"lstm_cell": 2, "lstm_forward": 2, "gru_cell": 2, "forget_gate_retention": 1},
-    "03_initialization": {"LearnedInitialStateRNN": 2, "identity_init_": 1, "spectral_radius": 1,
-                          "scale_to_spectral_radius": 1},
-    "04_statefulness": {"StatefulRNN": 3, "batchify_stream": 1, "tbptt_step": 2},
-    "05_vanishing_gradients": {"input_gradient_norms": 2, "effective_memory_length": 1, "saturation_stats": 1,
-                               "clip_grad_norm_": 2, "temporal_activation_regularization": 1},
+    "02_cell_state": {"lstm_cell_backward": 2, "coupled_lstm_cell": 1, "peephole_lstm_cell": 1,
+                      "projected_lstm_forward": 2},
+    "03_initialization": {"BridgedEncoderDecoder": 2, "forget_bias_for_retention": 1, "timescale_forget_bias_": 1,
+                          "critical_scale": 2},
+    "04_statefulness": {"reset_rows": 1, "forward_with_resets": 2, "truncated_forward": 2, "pack_documents": 1},
+    "05_vanishing_gradients": {"rnn_bptt": 2, "numerical_gradient": 1, "adaptive_clip_grad_": 2,
+                               "masked_temporal_activation_regularization": 1},
 }
 
 def graded_cells(notebook: dict) -> dict[str, tuple[str, float]]:

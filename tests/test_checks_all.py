@@ -81,32 +81,26 @@ def nudge(value):
 def nudged(name):
     """A wrong implementation of ``name`` whose outputs have the right types and shapes."""
     fn = CHECKS[name].reference
-    if name == "LearnedInitialStateRNN":
-        class Nudged(reference.LearnedInitialStateRNN):
-            def forward(self, x):
-                outputs, h_n = super().forward(x)
-                return outputs + 1e-2, h_n
+    if name == "BridgedEncoderDecoder":
+        class Nudged(fn):
+            def forward(self, source, target_inputs):
+                return super().forward(source, target_inputs) + 1e-2
         return Nudged
-    if name == "StatefulRNN":
-        class Nudged(reference.StatefulRNN):
-            def forward(self, x):
-                return super().forward(x) + 1e-2
-        return Nudged
-    if name == "identity_init_":
-        def nudged_init(weight_hh, gain=1.0):
-            fn(weight_hh, gain)
+    if name == "timescale_forget_bias_":
+        def nudged_chrono(lstm, timescales):
+            fn(lstm, timescales)
             with torch.no_grad():
-                weight_hh[0, 0] += 1e-2
-            return weight_hh
-        return nudged_init
-    if name == "clip_grad_norm_":
-        def nudged_clip(parameters, max_norm, norm_type=2.0):
+                lstm.get_parameter(next(n for n, _ in lstm.named_parameters() if n.startswith("bias_ih")))[0] += 1e-2
+            return lstm
+        return nudged_chrono
+    if name == "adaptive_clip_grad_":
+        def nudged_clip(parameters, clipping, eps=1e-3):
             parameters = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
-            total = fn(parameters, max_norm, norm_type)
+            clipped = fn(parameters, clipping, eps)
             for p in parameters:
                 if p.grad is not None:
                     p.grad.mul_(1.01)
-            return total
+            return clipped
         return nudged_clip
 
     def wrapper(*args):
@@ -124,8 +118,8 @@ def test_check_rejects_a_nudged_answer(name):
 
 # Checks whose call step passes the case's arguments straight to the function (the others drive
 # the student's object themselves and are covered by the nudged answers above).
-PLAIN_CALLS = sorted(set(CHECKS) - {"LearnedInitialStateRNN", "StatefulRNN", "identity_init_", "clip_grad_norm_",
-                                    "tbptt_step", "input_gradient_norms"})
+PLAIN_CALLS = sorted(set(CHECKS) - {"BridgedEncoderDecoder", "timescale_forget_bias_", "adaptive_clip_grad_",
+                                    "forward_with_resets", "truncated_forward", "numerical_gradient"})
 
 
 @pytest.mark.parametrize("name", PLAIN_CALLS)

@@ -82,8 +82,8 @@ def test_test_cells_are_one_visible_check_and_hidden_checks_with_other_seeds(ass
 
 def test_points_per_assignment():
     totals = {a: sum(points for _, points in graded_cells(source_notebook(a)).values()) for a in ASSIGNMENTS}
-    assert totals == {"01_hidden_state": 6, "02_cell_state": 7, "03_initialization": 5, "04_statefulness": 6,
-                      "05_vanishing_gradients": 7}
+    assert totals == {"01_hidden_state": 6, "02_cell_state": 6, "03_initialization": 6, "04_statefulness": 6,
+                      "05_vanishing_gradients": 6}
 
 
 def _signature_of(obj):

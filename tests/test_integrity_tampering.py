@@ -41,7 +41,7 @@ def test_the_corpus_has_every_kind_of_attack_and_a_manifest_entry_per_file():
         "patches torch, numpy or math": ["torch.allclose =", "np.allclose =", "math.isclose ="],
         "rebinds or patches grader.checks": ["check = lambda", "core.compare_outcomes ="],
         "imports the reference": ["from grader.reference import"],
-        "forbidden modules and ops, directly and indirectly": ["nn.GRUCell", "_VF", "getattr(torch,", "import_module(",
+        "forbidden modules and ops, directly and indirectly": ["nn.LSTM(", "_VF", "getattr(torch,", "import_module(",
                                                                "torch.ops.aten"],
         "IPython transformers and exception handlers": ["input_transformers_cleanup", "ast_transformers",
                                                         "set_custom_exc"],

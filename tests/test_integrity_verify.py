@@ -145,20 +145,21 @@ def _with(assignment: str, **answers: str) -> dict:
 def test_a_part_that_hangs_exits_or_exhausts_memory_costs_only_that_part(verifier):
     source = source_notebook("05_vanishing_gradients")
     notebook = _with("05_vanishing_gradients",
-                     effective_memory_length="def effective_memory_length(g, fraction=0.01):\n"
-                                             "    while True:\n        pass\n",
-                     saturation_stats="import os\ndef saturation_stats(states, threshold=0.95):\n    os._exit(3)\n",
-                     temporal_activation_regularization="def temporal_activation_regularization(states, beta):\n"
-                                                        "    return bytearray(2**40)\n")
+                     numerical_gradient="def numerical_gradient(f, x, eps=1e-6):\n    while True:\n        pass\n",
+                     adaptive_clip_grad_="import os\ndef adaptive_clip_grad_(parameters, clipping, eps=1e-3):\n"
+                                         "    os._exit(3)\n",
+                     masked_temporal_activation_regularization="def masked_temporal_activation_regularization("
+                                                               "states, lengths, beta):\n"
+                                                               "    return bytearray(2**40)\n")
     started = time.monotonic()
     verdict = verifier.verify(notebook, source)
     assert time.monotonic() - started < 120
     parts = {p.name: p for p in verdict.parts.values()}
-    assert parts["input_gradient_norms"].passed and parts["clip_grad_norm_"].passed
-    assert "ran longer than 20 s" in parts["effective_memory_length"].message
-    assert "exited with code 3" in parts["saturation_stats"].message
-    assert any("ended while running" in r for r in parts["saturation_stats"].suspicious)
-    assert "MemoryError" in parts["temporal_activation_regularization"].message
+    assert parts["rnn_bptt"].passed
+    assert "ran longer than 20 s" in parts["numerical_gradient"].message
+    assert "exited with code 3" in parts["adaptive_clip_grad_"].message
+    assert any("ended while running" in r for r in parts["adaptive_clip_grad_"].suspicious)
+    assert "MemoryError" in parts["masked_temporal_activation_regularization"].message
     assert verdict.runners == 3
 
 
@@ -166,7 +167,7 @@ def test_a_part_that_hangs_exits_or_exhausts_memory_costs_only_that_part(verifie
 @needs_sandbox
 def test_definitions_that_end_the_process_fail_every_part(verifier):
     source = source_notebook("03_initialization")
-    notebook = _with("03_initialization", identity_init_="import os\nclass Bye:\n    os._exit(0)\n")
+    notebook = _with("03_initialization", forget_bias_for_retention="import os\nclass Bye:\n    os._exit(0)\n")
     verdict = verifier.verify(notebook, source)
     assert not any(p.passed for p in verdict.parts.values())
     assert all("definitions stopped the verification" in p.message for p in verdict.parts.values())

@@ -5,30 +5,29 @@ import pytest
 
 from grader import coursework, leaks, similarity
 
-GRU = coursework.solved_sources("02_cell_state")["gru_cell"]
+COUPLED = coursework.solved_sources("02_cell_state")["coupled_lstm_cell"]
 
-# The same code as GRU, written by someone hiding it: other names, no docstring, comments, other layout.
-RENAMED_GRU = '''
-def my_step(inp, state, A, B, a=None, b=None):
-    # one step
-    if state is None: state = inp.new_zeros(inp.shape[0], B.shape[1])
-    u = inp @ A.T
-    if a is not None:
-        u = u + a      # input bias
-    v = state @ B.T
-    if b is not None:
-        v = v + b
-    u1, u2, u3 = u.chunk(3, dim=1)
-    v1, v2, v3 = v.chunk(3, dim=1)
-    g1 = torch.sigmoid(u1 + v1)
-    g2 = torch.sigmoid(u2 + v2)
-    cand = torch.tanh(u3 + g1 * v3)
-    return (1 - g2) * cand + g2 * state
+# The same code as COUPLED, written by someone hiding it: other names, no docstring, comments, other layout.
+RENAMED_COUPLED = '''
+def my_step(inp, st, A, B, a=None, b=None):
+    n = B.shape[1]
+    if st is None: u = w = inp.new_zeros(inp.shape[0], n)   # zero state
+    else:
+        u, w = st
+    z = inp @ A.T + u @ B.T
+    for q in (a, b):
+        if q is not None: z = z + q
+    p = torch.sigmoid(z[:, :n])
+    cand = torch.tanh(z[:, n:2 * n])
+    out = torch.sigmoid(z[:, 2 * n:])
+    new_c = (1 - p) * w + p * cand      # keep 1 - p, write p
+    new_h = out * torch.tanh(new_c)
+    return new_h, new_c
 '''
 
 STUB = '''
-def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """One step of a GRU."""
+def coupled_lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One step of the coupled input-forget gate LSTM."""
     raise NotImplementedError()
 '''
 
@@ -38,32 +37,32 @@ def detector(*graded):
 
 
 def test_normalization_ignores_names_docstrings_comments_and_layout():
-    assert similarity.normalized(GRU) == similarity.normalized(RENAMED_GRU)
+    assert similarity.normalized(COUPLED) == similarity.normalized(RENAMED_COUPLED)
     assert similarity.normalized("def f(a):\n    return a + 1\n") != similarity.normalized("def f(a):\n    return a - 1\n")
 
 
 def test_a_renamed_reformatted_copy_is_the_same_code():
-    matches = detector(("gru_cell", GRU)).scan("page", "import torch\n" + RENAMED_GRU)
-    assert [(m.part, m.kind) for m in matches] == [("gru_cell", "same code")]
+    matches = detector(("coupled_lstm_cell", COUPLED)).scan("page", "import torch\n" + RENAMED_COUPLED)
+    assert [(m.part, m.kind) for m in matches] == [("coupled_lstm_cell", "same code")]
 
 
 def test_a_copy_with_a_line_changed_is_a_near_copy():
-    edited = RENAMED_GRU.replace("g1 = torch.sigmoid(u1 + v1)", "g1 = (u1 + v1).sigmoid()")
-    matches = detector(("gru_cell", GRU)).scan("page", edited)
-    assert [(m.part, m.kind) for m in matches] == [("gru_cell", "near copy")]
+    edited = RENAMED_COUPLED.replace("p = torch.sigmoid(z[:, :n])", "p = z[:, :n].sigmoid()")
+    matches = detector(("coupled_lstm_cell", COUPLED)).scan("page", edited)
+    assert [(m.part, m.kind) for m in matches] == [("coupled_lstm_cell", "near copy")]
     assert similarity.NEAR_COPY <= matches[0].containment < 1
 
 
 def test_a_copy_pasted_into_prose_is_found():
-    page = "Here is my answer, which I found somewhere:\n\n" + RENAMED_GRU + "\nIt works!"
-    assert detector(("gru_cell", GRU)).scan("prose", page)
+    page = "Here is my answer, which I found somewhere:\n\n" + RENAMED_COUPLED + "\nIt works!"
+    assert detector(("coupled_lstm_cell", COUPLED)).scan("prose", page)
 
 
 def test_the_release_stub_and_unrelated_code_are_not_copies():
-    found = detector(("gru_cell", GRU))
+    found = detector(("coupled_lstm_cell", COUPLED))
     assert found.scan("stub", STUB) == []
-    lstm = coursework.solved_sources("02_cell_state")["lstm_cell"]
-    assert found.scan("lstm", lstm) == []
+    peephole = coursework.solved_sources("02_cell_state")["peephole_lstm_cell"]
+    assert found.scan("peephole", peephole) == []
 
 
 def test_code_too_short_to_fingerprint_is_compared_exactly_only():
@@ -89,4 +88,4 @@ def test_unparsable_text_is_still_compared():
 
 @pytest.mark.parametrize("text", ["", "   ", "%matplotlib inline", "<div>html</div>"])
 def test_odd_blocks_do_not_break_the_scan(text):
-    assert detector(("gru_cell", GRU)).scan("odd", text) == []
+    assert detector(("coupled_lstm_cell", COUPLED)).scan("odd", text) == []

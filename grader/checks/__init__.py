@@ -3,8 +3,8 @@
 In a notebook::
 
     from grader.checks import check
-    check(rnn_cell)                  # the visible cases (seeds 0, 1, 2)
-    check(rnn_cell, seeds=[5])       # just one seed, e.g. to rerun a failing case
+    check(stacked_rnn_forward)                # the visible cases (seeds 0, 1, 2)
+    check(stacked_rnn_forward, seeds=[5])     # just one seed, e.g. to rerun a failing case
 
 ``check`` finds the exercise by the function's (or class's) ``__name__``, runs it on many
 generated cases next to ``grader.reference``, prints a one-line summary when everything
@@ -43,7 +43,7 @@ def check(fn, seeds=None, hidden: bool = False) -> None:
     """Check an exercise function (or class) against the reference on generated cases.
 
     Args:
-        fn: your implementation; its ``__name__`` selects the check (e.g. ``rnn_cell``).
+        fn: your implementation; its ``__name__`` selects the check (e.g. ``stacked_rnn_forward``).
         seeds: which case sets to run; default ``(0, 1, 2)``.
         hidden: run the larger case sets of the hidden tests.
 

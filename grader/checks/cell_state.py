@@ -1,249 +1,158 @@
-"""Checks of assignment 02, cell state vs hidden state: ``lstm_cell``, ``lstm_forward``,
-``gru_cell`` and ``forget_gate_retention``."""
+"""Checks of assignment 02, cell state vs hidden state: ``lstm_cell_backward``, ``coupled_lstm_cell``,
+``peephole_lstm_cell`` and ``projected_lstm_forward``.
+
+Their reference implementations and known mistakes are in ``grader.answers.cell_state``. Every output
+is named in the messages (``grad_weight_ih: first mismatch at ...``), by :class:`NamedOutputsCheck`.
+"""
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 
-from grader import reference as ref
-
 from . import forbidden
-from .core import DTYPE_NAMES, Case, Check, Mistake, generators, rand
-from .recurrent import RecurrentCheck, bias_mistakes, permuted_gates
-
-LSTM_ORDER = ("i", "f", "g", "o")
-GRU_ORDER = ("r", "z", "n")
+from .core import DTYPE_NAMES, Case, Check, compare_outcomes, compare_values, describe, generators, randn
+from .recurrent import BIASES, RecurrentCheck, recurrent_cases
 
 
-def _gate_order_mistake(reference_fn, order, reference_order, word):
-    def mistaken(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-        return reference_fn(x, state, *(permuted_gates(w, order, reference_order)
-                                        for w in (weight_ih, weight_hh, bias_ih, bias_hh)))
-
-    names = ", ".join(order)
-    return Mistake(f"gates in order {names}",
-                   f"PyTorch stacks the {word} gate blocks in the order {', '.join(reference_order)}: "
-                   f"chunk the pre-activation in that order (you used {names}).", mistaken)
+def _label(names) -> str:
+    return "(" + ", ".join(_label(n) for n in names) + ")" if isinstance(names, tuple) else names
 
 
-# ----------------------------------------------------------------------------- lstm_cell
+def compare_named(names, got, expected, tolerance=None) -> str | None:
+    """:func:`compare_values` for a return value of a fixed tuple structure whose leaves have names."""
+    if not isinstance(names, tuple):
+        return compare_values(names, got, expected, tolerance)
+    if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+        return f"{_label(names)}: expected {describe(expected)}, got {describe(got)}."
+    for name, got_item, expected_item in zip(names, got, expected):
+        problem = compare_named(name, got_item, expected_item, tolerance)
+        if problem:
+            return problem
+    return None
 
 
-def _zero_state(x, weight_hh):
-    return x.new_zeros(x.shape[0], weight_hh.shape[1])
+class NamedOutputsCheck(Check):
+    """The standard comparison, with each output called by its name (``output_names``) where values differ."""
+
+    output_names: tuple = ()
+
+    def compare(self, case, got, expected):
+        problem = compare_outcomes(case, got, expected, output_name=self.output_name, tolerance=self.tolerance,
+                                   grad_tolerance=self.grad_tolerance)
+        if problem is None or got.error is not None or expected.error is not None \
+                or set(got.mutated) - set(expected.mutated):
+            return problem
+        return compare_named(self.output_names, got.value, expected.value, self.tolerance) or problem
 
 
-def _lstm_parts(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
-    h, c = (_zero_state(x, weight_hh),) * 2 if state is None else state
-    pre = x @ weight_ih.T + h @ weight_hh.T
-    pre = pre + (0 if bias_ih is None else bias_ih) + (0 if bias_hh is None else bias_hh)
-    a_i, a_f, a_g, a_o = pre.chunk(4, dim=1)
-    return h, c, a_i, a_f, a_g, a_o
+# ----------------------------------------------------------------------------- lstm_cell_backward
 
 
-def _lstm_no_tanh_on_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    h, c, a_i, a_f, a_g, a_o = _lstm_parts(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
-    c_next = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-    return torch.sigmoid(a_o) * c_next, c_next
+class LstmCellBackwardCheck(NamedOutputsCheck):
+    name = "lstm_cell_backward"
+    rules = forbidden.BY_HAND
+    output_names = ("grad_x", ("grad_h", "grad_c"), "grad_weight_ih", "grad_weight_hh", "grad_bias")
+    output_name = _label(output_names)
+    summary = ("shapes with B, D, H = 1, float32 and float64, state given and None, with and without biases, "
+               "grad_c_next given and None")
+
+    def cases(self, seed, hidden=False):
+        _, gen = generators(f"{self.name}/cotangents", seed)
+        cases = []
+        for index, case in enumerate(recurrent_cases(self.name, seed, hidden, gates=4, sequence=False, lstm=True)):
+            B, H = case.args["x"].shape[0], case.args["weight_hh"].shape[1]
+            dtype = case.args["x"].dtype
+            grad_h_next = randn(gen, B, H, dtype=dtype)
+            grad_c_next = None if (index + seed) % 3 == 0 else randn(gen, B, H, dtype=dtype)
+            args = {"grad_h_next": grad_h_next, "grad_c_next": grad_c_next, **case.args}
+            label = f"{case.label}, grad_c_next={'None' if grad_c_next is None else 'given'}"
+            cases.append(Case(label=label, args=args))
+        return cases
 
 
-def _lstm_sigmoid_candidate(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    h, c, a_i, a_f, a_g, a_o = _lstm_parts(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
-    c_next = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.sigmoid(a_g)
-    return torch.sigmoid(a_o) * torch.tanh(c_next), c_next
+# ----------------------------------------------------------------------------- coupled_lstm_cell and peephole_lstm_cell
 
 
-def _lstm_state_swapped(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    state = None if state is None else (state[1], state[0])
-    return ref.lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+class LstmVariantCellCheck(NamedOutputsCheck, RecurrentCheck):
+    """One step of an LSTM variant written from scratch: the cells' cases, outputs ``(h_next, c_next)``."""
 
-
-def _lstm_returns_c_h(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    h_next, c_next = ref.lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
-    return c_next, h_next
-
-
-class LstmCellCheck(RecurrentCheck):
-    name = "lstm_cell"
-    reference = staticmethod(ref.lstm_cell)
     rules = forbidden.FROM_SCRATCH
-    gates = 4
     lstm = True
-    output_name = "(h_next, c_next)"
+    output_names = ("h_next", "c_next")
+    output_name = _label(output_names)
     summary = "shapes with B, D, H = 1, float32 and float64, state given and None, with and without biases, gradients"
 
-    def mistakes(self):
-        orders = [p for p in itertools.permutations(LSTM_ORDER) if p != LSTM_ORDER]
-        orders.sort(key=lambda p: p != ("i", "f", "o", "g"))  # the most common one first
-        return bias_mistakes(ref.lstm_cell) + [
-            _gate_order_mistake(ref.lstm_cell, order, LSTM_ORDER, "LSTM") for order in orders
-        ] + [
-            Mistake("tanh missing on the cell state",
-                    "the hidden state is h_next = o * tanh(c_next), not o * c_next.", _lstm_no_tanh_on_cell),
-            Mistake("sigmoid on the candidate g",
-                    "i, f and o are sigmoids (values in (0, 1)), but the candidate g = tanh(a_g) takes "
-                    "values in (-1, 1).", _lstm_sigmoid_candidate),
-            Mistake("h and c swapped in the state",
-                    "the state is the pair (h, c): state[0] is h, state[1] is c.", _lstm_state_swapped),
-            Mistake("returned (c_next, h_next)",
-                    "return the pair in PyTorch's order, (h_next, c_next).", _lstm_returns_c_h),
-        ]
+
+class CoupledLstmCellCheck(LstmVariantCellCheck):
+    name = "coupled_lstm_cell"
+    gates = 3  # blocks i, g, o
 
 
-# ----------------------------------------------------------------------------- lstm_forward
-
-
-def _lstm_forward_cell_states(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    trace = ref.lstm_trace(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
-    return trace["c"], (trace["h"][:, -1], trace["c"][:, -1])
-
-
-def _lstm_forward_not_carried(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    steps = [ref.lstm_cell(x[:, t], state, weight_ih, weight_hh, bias_ih, bias_hh) for t in range(x.shape[1])]
-    return torch.stack([h for h, _ in steps], dim=1), steps[-1]
-
-
-def _lstm_forward_cell_not_carried(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    c0 = _zero_state(x[:, 0], weight_hh) if state is None else state[1]
-    h = None if state is None else state[0]
-    outputs = []
-    for t in range(x.shape[1]):
-        h, c = ref.lstm_cell(x[:, t], (_zero_state(x[:, 0], weight_hh) if h is None else h, c0),
-                             weight_ih, weight_hh, bias_ih, bias_hh)
-        outputs.append(h)
-    return torch.stack(outputs, dim=1), (h, c)
-
-
-def _lstm_forward_flat(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    outputs, (h, c) = ref.lstm_forward(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
-    return outputs, h, c
-
-
-class LstmForwardCheck(RecurrentCheck):
-    name = "lstm_forward"
-    reference = staticmethod(ref.lstm_forward)
-    rules = forbidden.FROM_SCRATCH
-    substitutes = {"lstm_cell": ref.lstm_cell}
+class PeepholeLstmCellCheck(LstmVariantCellCheck):
+    name = "peephole_lstm_cell"
     gates = 4
-    lstm = True
-    sequence = True
-    output_name = "(outputs, (h_n, c_n))"
-    summary = "sequences with B, T, D, H = 1, float32 and float64, state given and None, gradients through time"
 
-    def mistakes(self):
-        return [
-            Mistake("outputs are the cell states",
-                    "outputs holds the hidden states h_1 ... h_T (what the LSTM exposes), not the cell "
-                    "states c_t.", _lstm_forward_cell_states),
-            Mistake("state not carried",
-                    "each step must start from the (h, c) the previous step produced.", _lstm_forward_not_carried),
-            Mistake("cell state not carried",
-                    "carry both halves of the state: (h, c) = lstm_cell(x[:, t], (h, c), ...).",
-                    _lstm_forward_cell_not_carried),
-            Mistake("returned (outputs, h_n, c_n)",
-                    "return two things, like nn.LSTM: (outputs, (h_n, c_n)).", _lstm_forward_flat),
-        ]
+    def cases(self, seed, hidden=False):
+        _, gen = generators(f"{self.name}/peephole", seed)
+        cases = []
+        for case in super().cases(seed, hidden):
+            H = case.args["weight_hh"].shape[1]
+            peephole = randn(gen, 3, H, dtype=case.args["x"].dtype, scale=0.7)
+            args = {}
+            for name, value in case.args.items():
+                args[name] = value
+                if name == "weight_hh":
+                    args["peephole"] = peephole
+            cases.append(Case(label=case.label, args=args, grad=case.grad + ("peephole",), cotangent=case.cotangent))
+        return cases
 
 
-# ----------------------------------------------------------------------------- gru_cell
+# ----------------------------------------------------------------------------- projected_lstm_forward
+
+# (B, T, D, H, P): every size 1 somewhere that PyTorch allows (P < H, so H >= 2), and P = H - 1.
+PROJECTED_SHAPES = [(1, 1, 1, 2, 1), (1, 5, 3, 4, 2), (3, 1, 2, 3, 1), (2, 4, 3, 5, 4), (4, 6, 1, 2, 1)]
 
 
-def _gru_parts(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    h = _zero_state(x, weight_hh) if h is None else h
-    gi = x @ weight_ih.T + (0 if bias_ih is None else bias_ih)
-    gh = h @ weight_hh.T
-    bh = torch.zeros_like(gh[0]) if bias_hh is None else bias_hh
-    return h, gi.chunk(3, dim=1), gh.chunk(3, dim=1), bh.chunk(3)
+def projected_case(rng, gen, shape, dtype, state_given, biases) -> Case:
+    """One case of a projected LSTM layer: inputs, optional state and biases, cotangents of every output."""
+    B, T, D, H, P = shape
+    args = {"x": randn(gen, B, T, D, dtype=dtype),
+            "state": (randn(gen, B, P, dtype=dtype, scale=0.8), randn(gen, B, H, dtype=dtype)) if state_given else None,
+            "weight_ih": randn(gen, 4 * H, D, dtype=dtype, scale=1.2 / H**0.5),
+            "weight_hh": randn(gen, 4 * H, P, dtype=dtype, scale=1.2 / P**0.5),
+            "weight_hr": randn(gen, P, H, dtype=dtype, scale=1.5 / H**0.5),
+            "bias_ih": randn(gen, 4 * H, dtype=dtype, scale=0.5) if biases in ("both", "ih") else None,
+            "bias_hh": randn(gen, 4 * H, dtype=dtype, scale=0.5) if biases in ("both", "hh") else None}
+    if biases == "none" and rng.random() < 0.5:
+        del args["bias_ih"], args["bias_hh"]  # rely on the defaults
+    cotangent = (randn(gen, B, T, P, dtype=dtype), (randn(gen, B, P, dtype=dtype), randn(gen, B, H, dtype=dtype)))
+    bias_text = {"both": "both biases", "none": "no biases", "ih": "bias_ih only", "hh": "bias_hh only"}[biases]
+    label = (f"B={B}, T={T}, D={D}, H={H}, P={P}, {DTYPE_NAMES[dtype]}, "
+             f"state={'given' if state_given else 'None'}, {bias_text}")
+    grad = tuple(name for name, value in args.items() if value is not None)
+    return Case(label=label, args=args, grad=grad, cotangent=cotangent)
 
 
-def _gru_bhn_outside(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    h, (x_r, x_z, x_n), (h_r, h_z, h_n), (b_r, b_z, b_n) = _gru_parts(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
-    r = torch.sigmoid(x_r + h_r + b_r)
-    z = torch.sigmoid(x_z + h_z + b_z)
-    n = torch.tanh(x_n + r * h_n + b_n)
-    return (1 - z) * n + z * h
-
-
-def _gru_reset_before_matmul(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    h, (x_r, x_z, x_n), (h_r, h_z, _), (b_r, b_z, b_n) = _gru_parts(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
-    r = torch.sigmoid(x_r + h_r + b_r)
-    z = torch.sigmoid(x_z + h_z + b_z)
-    w_hn = weight_hh.chunk(3, dim=0)[2]
-    n = torch.tanh(x_n + (r * h) @ w_hn.T + b_n)
-    return (1 - z) * n + z * h
-
-
-def _gru_z_swapped(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    h, (x_r, x_z, x_n), (h_r, h_z, h_n), (b_r, b_z, b_n) = _gru_parts(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
-    r = torch.sigmoid(x_r + h_r + b_r)
-    z = torch.sigmoid(x_z + h_z + b_z)
-    n = torch.tanh(x_n + r * (h_n + b_n))
-    return z * n + (1 - z) * h
-
-
-class GruCellCheck(RecurrentCheck):
-    name = "gru_cell"
-    reference = staticmethod(ref.gru_cell)
+class ProjectedLstmForwardCheck(NamedOutputsCheck):
+    name = "projected_lstm_forward"
     rules = forbidden.FROM_SCRATCH
-    gates = 3
-    output_name = "h_next"
-    summary = "shapes with B, D, H = 1, float32 and float64, h given and None, with and without biases, gradients"
-
-    def mistakes(self):
-        orders = [p for p in itertools.permutations(GRU_ORDER) if p != GRU_ORDER]
-        orders.sort(key=lambda p: p != ("z", "r", "n"))
-        return [
-            Mistake("b_hn outside the reset product",
-                    "PyTorch's candidate is n = tanh(x_n + b_in + r * (h @ W_hn^T + b_hn)): the recurrent "
-                    "bias b_hn is multiplied by r together with h @ W_hn^T.", _gru_bhn_outside),
-            Mistake("reset applied before the matrix product",
-                    "that is the original paper's variant, tanh(x_n + (r * h) @ W_hn^T + ...); PyTorch "
-                    "applies r after the product: r * (h @ W_hn^T + b_hn).", _gru_reset_before_matmul),
-            Mistake("update gate the wrong way round",
-                    "in PyTorch z is the share of the old state kept: h_next = (1 - z) * n + z * h.",
-                    _gru_z_swapped),
-        ] + bias_mistakes(ref.gru_cell) + [
-            _gate_order_mistake(ref.gru_cell, order, GRU_ORDER, "GRU") for order in orders
-        ]
-
-
-# ----------------------------------------------------------------------------- forget_gate_retention
-
-
-class ForgetGateRetentionCheck(Check):
-    name = "forget_gate_retention"
-    reference = staticmethod(ref.forget_gate_retention)
-    output_name = "the retention"
-    summary = "B, T, H from 1 up, float32 and float64, gradients"
+    output_names = ("outputs", ("h_n", "c_n"))
+    output_name = _label(output_names)
+    summary = ("sequences with B, T, D, P = 1, P < H, float32 and float64, state given and None, with and "
+               "without biases, gradients through time")
 
     def cases(self, seed, hidden=False):
         rng, gen = generators(self.name, seed)
-        shapes = [(1, 1, 1), (1, 6, 2), (3, 1, 4), (2, 5, 3), (4, 3, 1)]
-        shapes += [(rng.randint(1, 5), rng.randint(1, 12), rng.randint(1, 6)) for _ in range(8 if hidden else 2)]
-        cases = []
-        for i, (B, T, H) in enumerate(shapes):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            gates = rand(gen, B, T, H, dtype=dtype, low=0.3, high=0.99)
-            cases.append(Case(label=f"B={B}, T={T}, H={H}, {DTYPE_NAMES[dtype]}", args={"forget_gates": gates},
-                              grad=("forget_gates",), cotangent=rand(gen, B, H, dtype=dtype, low=-1, high=1)))
-        return cases
-
-    def mistakes(self):
-        return [
-            Mistake("a sum instead of a product",
-                    "c_0 is scaled by each forget gate in turn, c_T = f_T * ... * f_1 * c_0 + ..., so "
-                    "multiply the gates (torch.prod), do not add them.", lambda f: f.sum(dim=1)),
-            Mistake("a mean instead of a product",
-                    "the share of c_0 left after T steps is the product of the T forget gates, not their "
-                    "average.", lambda f: f.mean(dim=1)),
-            Mistake("product over the wrong dimension",
-                    "forget_gates is (B, T, H): multiply along time, dim=1.", lambda f: f.prod(dim=0)),
-            Mistake("only the last forget gate",
-                    "every step's forget gate scales what is left of c_0, not only the last one.",
-                    lambda f: f[:, -1]),
-        ]
+        # Like the cells' cases: every seed has float32 and float64 each with a state given and None.
+        dtypes = [torch.float32, torch.float64, torch.float32, torch.float64, (torch.float32, torch.float64)[seed % 2]]
+        states = [True, False, False, True, True]
+        plans = [(shape, dtype, state, "both" if index in (1, 3) else BIASES[(index + seed) % len(BIASES)])
+                 for index, (shape, dtype, state) in enumerate(zip(PROJECTED_SHAPES, dtypes, states))]
+        for _ in range(8 if hidden else 2):
+            H = rng.randint(2, 6)
+            shape = (rng.randint(1, 4), rng.randint(1, 7), rng.randint(1, 5), H, rng.randint(1, H - 1))
+            plans.append((shape, rng.choice([torch.float32, torch.float64]), rng.random() < 0.7, rng.choice(BIASES)))
+        return [projected_case(rng, gen, *plan) for plan in plans]
 
 
-CHECKS = [LstmCellCheck(), LstmForwardCheck(), GruCellCheck(), ForgetGateRetentionCheck()]
+CHECKS = [LstmCellBackwardCheck(), CoupledLstmCellCheck(), PeepholeLstmCellCheck(), ProjectedLstmForwardCheck()]

@@ -1,10 +1,7 @@
-"""Checks of assignment 05, vanishing gradients: ``input_gradient_norms``,
-``effective_memory_length``, ``saturation_stats``, ``clip_grad_norm_`` and
-``temporal_activation_regularization``."""
+"""Checks of assignment 05, vanishing gradients: ``rnn_bptt``, ``numerical_gradient``,
+``adaptive_clip_grad_`` and ``masked_temporal_activation_regularization``."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -12,87 +9,136 @@ from torch import nn
 from grader import reference as ref
 
 from . import forbidden
-from .core import (DTYPE_NAMES, Case, Check, Mistake, Outcome, compare_errors, compare_values, error_record,
-                   generators, rand, randn, same_tensor_values, snapshot)
+from .core import (DTYPE_NAMES, Case, Check, Outcome, compare_errors, compare_outcomes, compare_values,
+                   error_record, generators, rand, randn, same_tensor_values, snapshot)
+from .recurrent import recurrent_cases
 
-# ----------------------------------------------------------------------------- input_gradient_norms
+# ----------------------------------------------------------------------------- rnn_bptt
+
+GRADIENTS = ("grad_x", "grad_h0", "grad_weight_ih", "grad_weight_hh", "grad_bias")
 
 
-class LeakyTanh:
-    """A forward callable returning a plain tensor: h_t = decay * h_{t-1} + (1 - decay) * tanh(W x_t)."""
+class RNNBPTTCheck(Check):
+    name = "rnn_bptt"
+    rules = forbidden.BY_HAND
+    output_name = "(" + ", ".join(GRADIENTS) + ")"
+    summary = ("states from rnn_forward with and without biases, B, T, D and H = 1 and more, D = H, "
+               "float32 and float64")
 
-    def __init__(self, weight, decay):
-        self.weight, self.decay = weight, decay
+    def cases(self, seed, hidden=False):
+        cases = []
+        for forward in recurrent_cases(self.name, seed, hidden, gates=1, sequence=True):
+            args = dict(forward.args)
+            x, weight_ih, weight_hh = args["x"], args["weight_ih"], args["weight_hh"]
+            h0 = args["h0"] if args["h0"] is not None else x.new_zeros(x.shape[0], weight_hh.shape[0])
+            outputs, _ = ref.rnn_forward(x, h0, weight_ih, weight_hh, args.get("bias_ih"), args.get("bias_hh"))
+            label = forward.label.replace("h0=None", "h0=zeros").replace("h0=given", "h0 random")
+            cases.append(Case(label=label + " in the forward pass that made `outputs`",
+                              args={"grad_outputs": forward.cotangent[0], "x": x, "h0": h0, "outputs": outputs,
+                                    "weight_ih": weight_ih, "weight_hh": weight_hh}))
+        return cases
+
+    def compare(self, case, got, expected):
+        problem = compare_outcomes(case, got, expected, output_name=self.output_name)
+        prefix = self.output_name + "["
+        if problem and problem.startswith(prefix):  # name the gradient rather than its index
+            index = int(problem[len(prefix)])
+            problem = GRADIENTS[index] + problem[len(prefix) + 2:]
+        return problem
+
+
+# ----------------------------------------------------------------------------- numerical_gradient
+
+
+class ScalarFunction:
+    """The f a numerical_gradient case differentiates, built from plain data; it counts its calls.
+
+    Kinds: ``"rnn input"`` (x is the input sequence (B, T, D) of a small tanh RNN, f = sum(w * states)),
+    ``"rnn weight"`` (x is its W_hh (H, H)), ``"polynomial"`` (a Python float: sum(a x^3 + b x^2 + c x)),
+    ``"softplus"`` (sum of softplus(x * s) as a 0-dim tensor).
+    """
+
+    def __init__(self, data):
+        self.data, self.calls = data, 0
+        self.shape, self.dtype = tuple(data["x"].shape), data["x"].dtype
 
     def __call__(self, x):
-        drive = torch.tanh(x @ self.weight.T)
-        h = torch.zeros_like(drive[:, 0])
-        states = []
-        for t in range(x.shape[1]):
-            h = self.decay * h + (1 - self.decay) * drive[:, t]
-            states.append(h)
-        return torch.stack(states, dim=1)
+        self.calls += 1
+        if type(x) is not torch.Tensor or tuple(x.shape) != self.shape or x.dtype != self.dtype:
+            got = f"shape {tuple(x.shape)}, {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"f expects a tensor of x's shape {self.shape} and dtype {self.dtype}, got {got}")
+        d, kind = self.data, self.data["kind"]
+        if kind == "polynomial":
+            return float((d["a"] * x ** 3 + d["b"] * x ** 2 + d["c"] * x).sum())
+        if kind == "softplus":
+            return nn.functional.softplus(x * d["scale"]).sum()
+        inputs, weight_hh = (x, d["weight_hh"]) if kind == "rnn input" else (d["inputs"], x)
+        h, total = d["h0"], x.new_zeros(())
+        for t in range(inputs.shape[1]):
+            h = torch.tanh(inputs[:, t] @ d["weight_ih"].T + h @ weight_hh.T + d["bias"])
+            total = total + (d["weights"][:, t] * h).sum()
+        return total
 
 
-def _build_forward(data):
-    if data["kind"] == "nn.RNN":
-        rnn = nn.RNN(*data["sizes"], batch_first=True).to(data["dtype"])
-        with torch.no_grad():
-            for name, value in data["weights"].items():
-                getattr(rnn, name).copy_(value)
-        return rnn
-    return LeakyTanh(data["weight"], data["decay"])
+def _function_data(kind, shape, dtype, gen):
+    """The data of a ScalarFunction of ``kind`` whose argument has ``shape`` (its x included)."""
+    if kind == "polynomial":
+        return {"kind": kind, "x": randn(gen, *shape, dtype=dtype), "a": randn(gen, *shape, dtype=dtype, scale=0.5),
+                "b": randn(gen, *shape, dtype=dtype), "c": randn(gen, *shape, dtype=dtype)}
+    if kind == "softplus":
+        return {"kind": kind, "x": randn(gen, *shape, dtype=dtype), "scale": randn(gen, *shape, dtype=dtype)}
+    B, T, D, H = shape if kind == "rnn input" else (2, 3, 2, shape[0])
+    data = {"kind": kind, "weight_ih": randn(gen, H, D, dtype=dtype, scale=0.8), "bias": randn(gen, H, dtype=dtype),
+            "h0": randn(gen, B, H, dtype=dtype, scale=0.5), "weights": randn(gen, B, T, H, dtype=dtype)}
+    weight_hh = randn(gen, H, H, dtype=dtype, scale=0.9 / H ** 0.5)
+    inputs = randn(gen, B, T, D, dtype=dtype)
+    if kind == "rnn input":
+        return {**data, "x": inputs, "weight_hh": weight_hh}
+    return {**data, "x": weight_hh, "inputs": inputs}
 
 
-def _gradients(forward, x, reduce_loss):
-    x = x.detach().clone().requires_grad_(True)
-    outputs = forward(x)
-    outputs = outputs[0] if isinstance(outputs, tuple) else outputs
-    (gradient,) = torch.autograd.grad(reduce_loss(outputs), x)
-    return gradient
-
-
-class InputGradientNormsCheck(Check):
-    name = "input_gradient_norms"
-    reference = staticmethod(ref.input_gradient_norms)
-    output_name = "the gradient norms"
-    summary = "an nn.RNN (returns a tuple) and a plain function (returns a tensor), B and T = 1 and more, float32 and float64"
+class NumericalGradientCheck(Check):
+    name = "numerical_gradient"
+    rules = forbidden.BY_HAND
+    output_name = "the gradient"
+    summary = ("f a polynomial (returning a float), a softplus sum and the loss of a tanh RNN of its input or its "
+               "W_hh (0-dim tensors); x of 0 to 3 dimensions, float64 and float32, eps given and default")
 
     def cases(self, seed, hidden=False):
         rng, gen = generators(self.name, seed)
-        plan = [("nn.RNN", 1, 1), ("function", 3, 6), ("nn.RNN", 4, 8), ("function", 1, 5), ("nn.RNN", 2, 3)]
-        plan += [(rng.choice(["nn.RNN", "function"]), rng.randint(1, 5), rng.randint(1, 12)) for _ in range(6 if hidden else 1)]
+        float32 = torch.float32
+        plan = [("rnn input", (1, 3, 2, 2), None, torch.float64), ("polynomial", (), None, torch.float64),
+                ("rnn weight", (3, 3), 1e-5, torch.float64), ("softplus", (2, 1, 3), None, torch.float64),
+                ("polynomial", (1,), 1e-4, torch.float64), ("polynomial", (2, 3), 1e-2, float32)]
+        for _ in range(6 if hidden else 2):
+            kind = rng.choice(["polynomial", "softplus", "rnn input", "rnn weight"])
+            shape = {"rnn input": (rng.randint(1, 2), rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 3)),
+                     "rnn weight": (rng.randint(1, 4),) * 2}.get(kind, tuple(rng.randint(1, 3)
+                                                                       for _ in range(rng.randint(0, 3))))
+            plan.append((kind, shape, rng.choice([None, 1e-5, 1e-4]), torch.float64))
         cases = []
-        for i, (kind, B, T) in enumerate(plan):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            D, H = rng.randint(1, 4), rng.randint(1, 5)
-            data = {"kind": kind, "dtype": dtype}
-            if kind == "nn.RNN":
-                template = nn.RNN(D, H, batch_first=True)
-                data["sizes"] = (D, H)
-                data["weights"] = {n: randn(gen, *p.shape, dtype=dtype, scale=0.9) for n, p in template.named_parameters()}
-            else:
-                data["weight"] = randn(gen, H, D, dtype=dtype)
-                data["decay"] = rng.choice([0.5, 0.8, 0.95])
-            data["x"] = randn(gen, B, T, D, dtype=dtype)
-            label = (f"forward = {'nn.RNN(' + str(D) + ', ' + str(H) + ', batch_first=True)' if kind == 'nn.RNN' else 'a function returning a (B, T, H) tensor'}"
-                     f", x of shape (B={B}, T={T}, D={D}), {DTYPE_NAMES[dtype]}")
-            cases.append(Case(label=label, args={}, data=data))
+        for kind, shape, eps, dtype in plan:
+            data = _function_data(kind, shape, dtype, gen)
+            x = data["x"]
+            label = (f"f = {kind} ({'a Python float' if kind == 'polynomial' else 'a 0-dim tensor'}), x of shape "
+                     f"{tuple(x.shape)}, {DTYPE_NAMES[dtype]}, eps={eps if eps is not None else 'default (1e-6)'}")
+            cases.append(Case(label=label, args={}, data={**data, "eps": eps}))
         return cases
 
     def call(self, fn, case, student):
         outcome = Outcome()
-        forward = _build_forward(case.data)
+        f = ScalarFunction(case.data)
         x = case.data["x"].clone()
-        with forbidden.watching(self.rules if student else None) as seen:
+        extra = () if case.data["eps"] is None else (case.data["eps"],)
+        with forbidden.watching(self.rules if student else None, fn) as seen:
             try:
-                result = fn(forward, x)
+                result = fn(f, x, *extra)
             except Exception as exc:  # noqa: BLE001
                 outcome.error = error_record(exc)
                 result = None
         outcome.forbidden = list(seen)
-        outcome.facts = {"x unchanged": same_tensor_values(x, case.data["x"]) and not x.requires_grad and x.grad is None}
         outcome.value = snapshot(result)
+        outcome.facts = {"calls": f.calls, "x unchanged": same_tensor_values(x, case.data["x"])}
         return outcome
 
     def compare(self, case, got, expected):
@@ -100,220 +146,99 @@ class InputGradientNormsCheck(Check):
         if problem:
             return problem
         if got.facts["x unchanged"] != expected.facts["x unchanged"]:
-            return ("the caller's x was changed (its values, requires_grad or .grad): differentiate with "
-                    "respect to a copy, x = x.detach().clone().requires_grad_(True).")
-        return compare_values(self.output_name, got.value, expected.value)
-
-    def mistakes(self):
-        def every_step(forward, x):
-            return _gradients(forward, x, lambda out: out.sum()).norm(dim=-1).mean(dim=0)
-
-        def batch_sum(forward, x):
-            return _gradients(forward, x, lambda out: out[:, -1].sum()).norm(dim=-1).sum(dim=0)
-
-        def mean_loss(forward, x):
-            return _gradients(forward, x, lambda out: out[:, -1].mean()).norm(dim=-1).mean(dim=0)
-
-        def norm_over_batch(forward, x):
-            return _gradients(forward, x, lambda out: out[:, -1].sum()).norm(dim=(0, 2))
-
-        def caller_x(forward, x):
-            x.requires_grad_(True)
-            outputs = forward(x)
-            outputs = outputs[0] if isinstance(outputs, tuple) else outputs
-            (gradient,) = torch.autograd.grad(outputs[:, -1].sum(), x)
-            return gradient.norm(dim=-1).mean(dim=0)
-
-        return [
-            Mistake("loss over every step",
-                    "L is the sum of the outputs at the last step only, outputs[:, -1].sum(): the question is "
-                    "how much the last output depends on each input.", every_step),
-            Mistake("a sum over the batch where a mean was asked",
-                    "each row of the batch is one trial: average the per-row norms over the batch, .mean(dim=0).",
-                    batch_sum),
-            Mistake("a mean where a sum was asked",
-                    "L is the sum of the last step's outputs, outputs[:, -1].sum(), not their mean.", mean_loss),
-            Mistake("norm taken over the batch too",
-                    "take the norm over the features only (dim=-1), one per row and step, then average over "
-                    "the batch.", norm_over_batch),
-            Mistake("requires_grad set on the caller's x",
-                    "work on a copy, x.detach().clone().requires_grad_(True): the caller's tensor must not "
-                    "change.", caller_x),
-        ]
+            return "the caller's x was changed: work on a copy (x.detach().clone()) or restore every entry."
+        problem = compare_values(self.output_name, got.value, expected.value)
+        if problem:
+            return problem
+        if got.facts["calls"] != expected.facts["calls"]:
+            return (f"f was called {got.facts['calls']} times; central differences take exactly 2 calls per entry "
+                    f"of x: {expected.facts['calls']} here.")
+        return None
 
 
-# ----------------------------------------------------------------------------- effective_memory_length
+# ----------------------------------------------------------------------------- adaptive_clip_grad_
 
 
-class EffectiveMemoryLengthCheck(Check):
-    name = "effective_memory_length"
-    reference = staticmethod(ref.effective_memory_length)
-    output_name = "the length"
-    summary = "decaying and noisy norms, T = 1, all zeros, norms exactly at the threshold, several fractions"
-
-    def cases(self, seed, hidden=False):
-        rng, gen = generators(self.name, seed)
-        cases = []
-        fixed = [
-            ("geometric decay", torch.tensor([0.7 ** k for k in range(30)][::-1]), None),
-            ("a norm exactly at the threshold", torch.tensor([0.25, 0.5, 1.0, 0.125, 2.0]), 0.125),
-            ("T=1", torch.tensor([0.3]), None),
-            ("all zeros", torch.zeros(4), None),
-            ("noisy decay", (torch.linspace(-6, 0, 20).exp() * rand(gen, 20, low=0.5, high=1.5)), 0.05),
-        ]
-        for _ in range(6 if hidden else 2):
-            T = rng.randint(1, 40)
-            fixed.append(("random decay", torch.linspace(-rng.uniform(1, 9), 0, T).exp() * rand(gen, T, low=0.2, high=1.0),
-                          rng.choice([None, 0.01, 0.1, 0.3])))
-        for i, (kind, norms, fraction) in enumerate(fixed):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            args = {"gradient_norms": norms.to(dtype)}
-            if fraction is not None:
-                args["fraction"] = fraction
-            label = f"{kind}, T={norms.numel()}, {DTYPE_NAMES[dtype]}, fraction={fraction if fraction is not None else 'default (0.01)'}"
-            cases.append(Case(label=label, args=args))
-        return cases
-
-    def mistakes(self):
-        return [
-            Mistake("counted norms equal to the threshold",
-                    "count the steps whose norm is strictly greater than fraction * max (>, not >=).",
-                    lambda g, fraction=0.01: int((g >= fraction * g.max()).sum())),
-            Mistake("threshold relative to the sum",
-                    "the threshold is a fraction of the largest norm, fraction * max, not of the sum or mean.",
-                    lambda g, fraction=0.01: int((g > fraction * g.sum()).sum())),
-            Mistake("threshold relative to the mean",
-                    "the threshold is a fraction of the largest norm, fraction * max, not of the mean.",
-                    lambda g, fraction=0.01: int((g > fraction * g.mean()).sum())),
-            Mistake("counted the steps below the threshold",
-                    "the effective memory counts the steps that still matter: norms above the threshold.",
-                    lambda g, fraction=0.01: int((g <= fraction * g.max()).sum())),
-            Mistake("fraction ignored", "use the given fraction, not a fixed 1 %.",
-                    lambda g, fraction=0.01: int((g > 0.01 * g.max()).sum())),
-            Mistake("returned a tensor", "return a Python int: int(...) of the count.",
-                    lambda g, fraction=0.01: (g > fraction * g.max()).sum()),
-        ]
+def _parameters(data):
+    """Fresh parameters with their gradients, and the argument as the case passes it (tensor, list, generator)."""
+    params = [nn.Parameter(v.clone()) for v in data["values"]]
+    for p, g in zip(params, data["grads"]):
+        p.grad = None if g is None else g.clone()
+    how = data["how"]
+    argument = params[0] if how == "single tensor" else (p for p in params) if how == "generator" else list(params)
+    return params, argument
 
 
-# ----------------------------------------------------------------------------- saturation_stats
+# (how, [(weight shape, gradient scale or None for no .grad)], clipping, eps or None, float64?)
+AGC_PLAN = [
+    ("list", [((3, 2), 5.0), ((3,), 0.01)], 0.1, None, False),
+    ("generator", [((2, 3, 2, 2), 1.0), ((2,), 1.0), ((), 3.0)], 0.5, 1e-2, True),
+    ("single tensor", [((4, 3), 1.0)], 0.2, None, False),
+    ("list", [((1, 1), 10.0), ((1,), None), ((2, 1), 0.1)], 1.0, None, True),
+    ("generator", [((5,), 2.0), ((3, 4), 0.5)], 0.05, 1e-3, False),
+    ("list", [((2, 2), 1e-3)], 100.0, None, True),
+]
 
 
-class SaturationStatsCheck(Check):
-    name = "saturation_stats"
-    reference = staticmethod(ref.saturation_stats)
-    output_name = "the stats"
-    summary = "states of several shapes, saturated at +1 and -1, values exactly at the threshold, states that require grad"
-
-    def cases(self, seed, hidden=False):
-        rng, gen = generators(self.name, seed)
-        raw = [
-            ("tanh states (B, T, H)", torch.tanh(3 * randn(gen, 2, 5, 3)), None, False),
-            ("states near -1 only", -1 + 0.04 * rand(gen, 3, 4), None, True),
-            ("values exactly at the threshold", torch.tensor([[0.5, -0.5, 0.25], [0.75, -0.9, 0.0]]), 0.5, False),
-            ("a single state (1, 1, 1)", torch.tensor([[[0.99]]]), None, False),
-            ("mixed signs, threshold 0.8", torch.tanh(2 * randn(gen, 4, 3, 2)), 0.8, True),
-        ]
-        for _ in range(6 if hidden else 2):
-            shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(1, 3)))
-            raw.append(("random tanh states", torch.tanh(rng.uniform(0.5, 4) * randn(gen, *shape)),
-                        rng.choice([None, 0.9, 0.95, 0.99]), rng.random() < 0.5))
-        cases = []
-        for i, (kind, states, threshold, needs_grad) in enumerate(raw):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            args = {"states": states.to(dtype)}
-            if threshold is not None:
-                args["threshold"] = threshold
-            label = (f"{kind}, shape {tuple(states.shape)}, {DTYPE_NAMES[dtype]}, "
-                     f"threshold={threshold if threshold is not None else 'default (0.95)'}"
-                     + (", states.requires_grad=True" if needs_grad else ""))
-            cases.append(Case(label=label, args=args, grad=("states",) if needs_grad else ()))
-        return cases
-
-    def mistakes(self):
-        def stats(states, threshold=0.95, *, magnitude=True, strict=True, scale=1.0, signed_mean=False):
-            s = states.detach()
-            m = s.abs() if magnitude else s
-            above = (m > threshold) if strict else (m >= threshold)
-            return {"saturation_rate": scale * above.float().mean().item(),
-                    "mean_abs": (s.mean() if signed_mean else s.abs().mean()).item(),
-                    "max_abs": s.abs().max().item()}
-
-        return [
-            Mistake("|h| not taken",
-                    "saturation happens at both ends, h near +1 and near -1: compare |h| with the threshold.",
-                    lambda states, threshold=0.95: stats(states, threshold, magnitude=False)),
-            Mistake("counted values equal to the threshold",
-                    "a state counts as saturated when |h| is strictly greater than the threshold (>, not >=).",
-                    lambda states, threshold=0.95: stats(states, threshold, strict=False)),
-            Mistake("a percentage instead of a share",
-                    "saturation_rate is a share between 0 and 1 (the mean of a boolean mask), not a percentage.",
-                    lambda states, threshold=0.95: stats(states, threshold, scale=100.0)),
-            Mistake("mean of h instead of mean of |h|",
-                    "mean_abs is the mean of |h|; positive and negative states must not cancel.",
-                    lambda states, threshold=0.95: stats(states, threshold, signed_mean=True)),
-        ]
-
-
-# ----------------------------------------------------------------------------- clip_grad_norm_
-
-CLIP_RULES = forbidden.Rules(
-    functions=tuple((f"torch.nn.utils.{name}", getattr(torch.nn.utils, name))
-                    for name in ("clip_grad_norm_", "clip_grad_norm", "clip_grads_with_norm_", "get_total_norm")
-                    if hasattr(torch.nn.utils, name)),
-    reason="the exercise is to write what torch.nn.utils.clip_grad_norm_ does",
-)
-
-
-class ClipGradNormCheck(Check):
-    name = "clip_grad_norm_"
-    reference = staticmethod(ref.clip_grad_norm_)
-    rules = CLIP_RULES
+class AdaptiveClipGradCheck(Check):
+    name = "adaptive_clip_grad_"
     output_name = "the result"
-    tolerance = (2e-5, 1e-7)  # the 1e-6 in max_norm / (total_norm + 1e-6) may be left out
-    summary = "a list, a generator and a single tensor, norms above and below max_norm, p = 1, 2 and inf, " \
-              "parameters without gradients"
+    summary = ("a list, a generator and a single tensor; 0-, 1-, 2- and 4-dimensional parameters, zero weights, "
+               "gradients exactly at the limit, parameters without .grad, eps given and default, clipping <= 0 "
+               "rejected")
 
     def cases(self, seed, hidden=False):
         rng, gen = generators(self.name, seed)
-        plan = [("list", [(3, 2), (4,)], 0.5, None, []), ("generator", [(2, 2), (5,), (1,)], 0.3, 2.0, [2]),
-                ("single tensor", [(3, 4)], 1.0, None, []), ("list", [(2,), (3, 3)], 100.0, None, []),
-                ("list", [(4,), (2, 2)], 0.5, math.inf, []), ("generator", [(3,), (3,)], 0.2, 1.0, []),
-                ("list", [(2,), (2,)], 1.0, None, [0, 1])]
+        plan = list(AGC_PLAN)
         for _ in range(6 if hidden else 1):
-            n = rng.randint(1, 4)
-            plan.append((rng.choice(["list", "generator"]), [tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 2)))
-                                                             for _ in range(n)],
-                         rng.choice([0.1, 0.5, 2.0, 50.0]), rng.choice([None, 2.0, 1.0, math.inf]),
-                         [rng.randrange(n)] if n > 1 and rng.random() < 0.3 else []))
+            shapes = [tuple(rng.randint(1, 4) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(1, 3))]
+            plan.append((rng.choice(["list", "generator"]),
+                         [(s, rng.choice([None, 0.01, 0.3, 3.0]) if k else 3.0) for k, s in enumerate(shapes)],
+                         rng.choice([0.01, 0.1, 0.5]), rng.choice([None, 1e-3, 0.1]), rng.random() < 0.5))
         cases = []
-        for i, (how, shapes, max_norm, norm_type, without_grad) in enumerate(plan):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            values = [randn(gen, *s, dtype=dtype) for s in shapes]
-            grads = [None if k in without_grad else randn(gen, *s, dtype=dtype) for k, s in enumerate(shapes)]
-            label = (f"parameters as a {how} of shapes {shapes}"
-                     + (f" (index {without_grad} without .grad)" if without_grad else "")
-                     + f", {DTYPE_NAMES[dtype]}, max_norm={max_norm}, "
-                     f"norm_type={norm_type if norm_type is not None else 'default (2.0)'}")
-            cases.append(Case(label=label, args={}, data={"how": how, "values": values, "grads": grads,
-                                                          "max_norm": max_norm, "norm_type": norm_type}))
+        for how, specs, clipping, eps, wide in plan:  # the dtypes swap from one seed to the next
+            dtype = torch.float64 if wide != (seed % 2 == 1) else torch.float32
+            cases.append(self._case(gen, how, specs, clipping, eps, dtype))
+        cases.append(self._exact(seed))
+        cases += [self._case(gen, "list", [((2, 2), 1.0)], clipping, None, dtype=torch.float32)
+                  for clipping in (0.0, -0.5)]
         return cases
+
+    def _case(self, gen, how, specs, clipping, eps, dtype):
+        values, grads, texts = [], [], []
+        for k, (shape, scale) in enumerate(specs):
+            zero = len(shape) == 1 and k == len(specs) - 1  # a bias initialized to 0: ||W|| floored at eps
+            values.append(torch.zeros(shape, dtype=dtype) if zero else randn(gen, *shape, dtype=dtype))
+            grads.append(None if scale is None else randn(gen, *shape, dtype=dtype, scale=scale))
+            texts.append(f"{tuple(shape)}" + (" all zeros" if zero else "")
+                         + (" without .grad" if scale is None else ""))
+        what = (f"a single tensor of shape {texts[0]}" if how == "single tensor"
+                else f"a {how} of shapes {', '.join(texts)}")
+        return Case(label=f"parameters as {what}, {DTYPE_NAMES[dtype]}, clipping={clipping}, "
+                          f"eps={eps if eps is not None else 'default (1e-3)'}",
+                    args={}, data={"how": how, "values": values, "grads": grads, "clipping": clipping, "eps": eps})
+
+    def _exact(self, seed):
+        """Rows whose gradient norm equals the limit exactly (5 * 0.5 = 2.5), with one row above it."""
+        dtype = (torch.float32, torch.float64)[seed % 2]
+        weight = torch.tensor([[3.0, 4.0], [0.0, 5.0], [4.0, 3.0]], dtype=dtype)
+        grad = torch.tensor([[1.5, 2.0], [2.5, 0.0], [3.0, 4.0]], dtype=dtype)
+        return Case(label=f"a (3, 2) weight in a list whose rows 0 and 1 have ||G_i|| exactly at the limit "
+                          f"0.5 * ||W_i|| = 2.5, {DTYPE_NAMES[dtype]}, clipping=0.5, eps=default (1e-3)",
+                    args={}, data={"how": "list", "values": [weight], "grads": [grad], "clipping": 0.5, "eps": None})
 
     def call(self, fn, case, student):
         outcome = Outcome()
-        params = [nn.Parameter(v.clone()) for v in case.data["values"]]
-        for p, g in zip(params, case.data["grads"]):
-            p.grad = None if g is None else g.clone()
-        how = case.data["how"]
-        argument = params[0] if how == "single tensor" else (p for p in params) if how == "generator" else list(params)
-        extra = () if case.data["norm_type"] is None else (case.data["norm_type"],)
+        params, argument = _parameters(case.data)
+        extra = () if case.data["eps"] is None else (case.data["eps"],)
         with forbidden.watching(self.rules if student else None, fn) as seen:
             try:
-                result = fn(argument, case.data["max_norm"], *extra)
+                result = fn(argument, case.data["clipping"], *extra)
             except Exception as exc:  # noqa: BLE001
                 outcome.error = error_record(exc)
                 result = None
         outcome.forbidden = list(seen)
-        outcome.value = {"returned total norm": snapshot(result),
+        outcome.value = {"returned count": snapshot(result),
                          "gradients after the call": tuple(None if p.grad is None else p.grad.detach().clone()
                                                            for p in params)}
         outcome.facts = {"parameters unchanged": all(same_tensor_values(p.detach(), v)
@@ -322,130 +247,55 @@ class ClipGradNormCheck(Check):
 
     def compare(self, case, got, expected):
         problem = compare_errors(expected.error, got)
-        if problem:
+        if problem or expected.error is not None:
             return problem
         if got.facts != expected.facts:
             return "the parameters' values changed: only their .grad may be rescaled."
-        for key in ("returned total norm", "gradients after the call"):
-            problem = compare_values(key, got.value[key], expected.value[key], self.tolerance)
+        for key in ("gradients after the call", "returned count"):
+            problem = compare_values(key, got.value[key], expected.value[key])
             if problem:
                 return problem
         return None
 
-    def mistakes(self):
-        def _grads(parameters):
-            parameters = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
-            return [p.grad for p in parameters if p.grad is not None]
 
-        def _norm(g, p):
-            return torch.linalg.vector_norm(g, float(p))
-
-        def _total(gs, p):
-            norms = torch.stack([_norm(g, p) for g in gs])
-            return norms.max() if math.isinf(p) else torch.linalg.vector_norm(norms, float(p))
-
-        def per_parameter(parameters, max_norm, norm_type=2.0):
-            gs = _grads(parameters)
-            if not gs:
-                return torch.tensor(0.0)
-            total = _total(gs, norm_type)
-            for g in gs:
-                g.mul_(torch.clamp(max_norm / (_norm(g, norm_type) + 1e-6), max=1.0))
-            return total
-
-        def always_scales(parameters, max_norm, norm_type=2.0):
-            gs = _grads(parameters)
-            if not gs:
-                return torch.tensor(0.0)
-            total = _total(gs, norm_type)
-            for g in gs:
-                g.mul_(max_norm / (total + 1e-6))
-            return total
-
-        def returns_clipped_norm(parameters, max_norm, norm_type=2.0):
-            parameters = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
-            ref.clip_grad_norm_(parameters, max_norm, norm_type)
-            gs = _grads(parameters)
-            return _total(gs, norm_type) if gs else torch.tensor(0.0)
-
-        def iterates_twice(parameters, max_norm, norm_type=2.0):
-            if isinstance(parameters, torch.Tensor):
-                parameters = [parameters]
-            gs = [p.grad for p in parameters if p.grad is not None]
-            if not gs:
-                return torch.tensor(0.0)
-            total = _total(gs, norm_type)
-            coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-            for p in parameters:  # a generator is already exhausted here
-                if p.grad is not None:
-                    p.grad.mul_(coefficient)
-            return total
-
-        def norm_type_ignored(parameters, max_norm, norm_type=2.0):
-            return ref.clip_grad_norm_(parameters, max_norm)
-
-        return [
-            Mistake("each gradient clipped on its own",
-                    "the norm is taken over all gradients together, as if concatenated into one vector, and "
-                    "every gradient is scaled by the same factor: the update keeps its direction.", per_parameter),
-            Mistake("gradients scaled up below max_norm",
-                    "clipping only ever shrinks: the factor is min(1, max_norm / (total_norm + 1e-6)).",
-                    always_scales),
-            Mistake("returned the norm after clipping",
-                    "return the total norm measured before clipping (it is what you log to spot explosions).",
-                    returns_clipped_norm),
-            Mistake("parameters iterated twice",
-                    "parameters may be a generator (model.parameters() is one), which can be read only once: "
-                    "turn it into a list first.", iterates_twice),
-            Mistake("norm_type ignored",
-                    "use the p-norm given by norm_type (inf means the largest absolute entry).", norm_type_ignored),
-        ]
+# ------------------------------------------------------------------ masked_temporal_activation_regularization
 
 
-# ----------------------------------------------------------------------------- temporal_activation_regularization
-
-
-class TemporalActivationRegularizationCheck(Check):
-    name = "temporal_activation_regularization"
-    reference = staticmethod(ref.temporal_activation_regularization)
+class MaskedTARCheck(Check):
+    name = "masked_temporal_activation_regularization"
     output_name = "the penalty"
-    summary = "B and H = 1 and more, T = 2 and more, float32 and float64, gradients, T = 1 rejected"
+    summary = ("padded rows of random lengths (padding holding other values), B, T and H = 1 and more, no row with "
+               "two steps, float32 and float64, gradients; lengths of 0, above T, of the wrong shape or dtype rejected")
 
     def cases(self, seed, hidden=False):
         rng, gen = generators(self.name, seed)
-        shapes = [(1, 2, 1), (3, 5, 4), (2, 7, 1), (1, 3, 6), (2, 1, 3)]
-        shapes += [(rng.randint(1, 4), rng.randint(2, 9), rng.randint(1, 5)) for _ in range(6 if hidden else 2)]
-        cases = []
-        for i, (B, T, H) in enumerate(shapes):
-            dtype = (torch.float32, torch.float64)[(i + seed) % 2]
-            beta = rng.choice([1.0, 0.5, 2.0, 1e-2])
-            states = torch.tanh(randn(gen, B, T, H, dtype=dtype))
-            cases.append(Case(label=f"states (B={B}, T={T}, H={H}), {DTYPE_NAMES[dtype]}, beta={beta}",
-                              args={"states": states, "beta": beta}, grad=("states",),
-                              cotangent=randn(gen, dtype=dtype)))
+        plan = [((1, 2, 1), [2]), ((3, 5, 4), [5, 2, 4]), ((2, 6, 1), [1, 6]), ((4, 3, 2), [1, 1, 1, 1]),
+                ((1, 1, 3), [1]), ((3, 7, 2), [7, 7, 3])]
+        for _ in range(6 if hidden else 2):
+            B, T = rng.randint(1, 4), rng.randint(1, 9)
+            plan.append(((B, T, rng.randint(1, 5)), [rng.randint(1, T) for _ in range(B)]))
+        cases = [self._case(gen, rng, shape, torch.tensor(lengths), (torch.float32, torch.float64)[(i + seed) % 2])
+                 for i, (shape, lengths) in enumerate(plan)]
+        bad = [("a length of 0", torch.tensor([3, 0])), ("a length above T = 3", torch.tensor([4, 2])),
+               ("lengths of shape (3,) for B = 2", torch.tensor([3, 2, 1])),
+               ("float lengths", torch.tensor([3.0, 2.0]))]
+        for what, lengths in bad:
+            case = self._case(gen, rng, (2, 3, 2), lengths, torch.float64)
+            case.label = f"{what}: ValueError expected; " + case.label
+            cases.append(case)
         return cases
 
-    def mistakes(self):
-        def diffs(states):
-            return states[:, 1:] - states[:, :-1]
-
-        return [
-            Mistake("a sum where a mean was asked",
-                    "TAR averages the squared differences over B, T-1 and H (.mean()), so its size does not "
-                    "grow with the batch or the sequence length.",
-                    lambda states, beta: beta * diffs(states).pow(2).sum()),
-            Mistake("summed over the hidden units",
-                    "average over every entry, including H: .pow(2).mean() over the whole (B, T-1, H) tensor, "
-                    "not the squared norm of each step's difference averaged over B and T-1.",
-                    lambda states, beta: beta * diffs(states).pow(2).sum(-1).mean()),
-            Mistake("activity regularization instead",
-                    "TAR penalizes the change from one step to the next, h_{t+1} - h_t, not the states "
-                    "themselves (that is AR).", lambda states, beta: beta * states.pow(2).mean()),
-            Mistake("absolute differences", "square the differences: (h_{t+1} - h_t)^2.",
-                    lambda states, beta: beta * diffs(states).abs().mean()),
-            Mistake("beta ignored", "scale the penalty by beta.", lambda states, beta: diffs(states).pow(2).mean()),
-        ]
+    def _case(self, gen, rng, shape, lengths, dtype):
+        B, T, H = shape
+        states = torch.tanh(randn(gen, B, T, H, dtype=dtype))
+        padding = rand(gen, B, T, H, dtype=dtype, low=-3.0, high=3.0)  # whatever the padded steps hold
+        real = torch.arange(T)[None, :] < lengths.reshape(-1)[:B, None]
+        states = torch.where(real[..., None], states, padding)
+        beta = rng.choice([1.0, 0.5, 2.0, 1e-2])
+        return Case(label=f"states (B={B}, T={T}, H={H}), lengths {lengths.tolist()}, {DTYPE_NAMES[dtype]}, "
+                          f"beta={beta}",
+                    args={"states": states, "lengths": lengths, "beta": beta}, grad=("states",),
+                    cotangent=randn(gen, dtype=dtype))
 
 
-CHECKS = [InputGradientNormsCheck(), EffectiveMemoryLengthCheck(), SaturationStatsCheck(), ClipGradNormCheck(),
-          TemporalActivationRegularizationCheck()]
+CHECKS = [RNNBPTTCheck(), NumericalGradientCheck(), AdaptiveClipGradCheck(), MaskedTARCheck()]

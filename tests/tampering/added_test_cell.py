@@ -1,21 +1,20 @@
-"""A wrong tbptt_step (no zero_grad) and an added copy of its test cell, metadata included, that only prints success."""
+"""A wrong truncated_forward (no detach inside), and an added copy of its test cell, metadata included, that only prints success."""
 
 import copy
 
 from ._notebooks import answer, cell, insert_after
 
-CODE = '''def tbptt_step(model, optimizer, inputs, targets, loss_fn, max_grad_norm=None):
-    loss = loss_fn(model(inputs), targets)
-    loss.backward()
-    if max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    optimizer.step()
-    return loss.item()
+CODE = '''def truncated_forward(rnn, x, state, k):
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    if state is not None:
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+    return rnn(x, state)
 '''
 
 
 def build(solution, release):
-    nb = answer(solution, "tbptt_step", CODE)
-    metadata = copy.deepcopy(cell(nb, "test_tbptt_step")["metadata"])
-    return insert_after(nb, "test_tbptt_step", 'print("tbptt_step: all 15 visible cases pass")\n', cell_id="added-test",
-                        metadata=metadata)
+    nb = answer(solution, "truncated_forward", CODE)
+    metadata = copy.deepcopy(cell(nb, "test_truncated_forward")["metadata"])
+    return insert_after(nb, "test_truncated_forward", 'print("truncated_forward: all 33 visible cases pass")\n',
+                        cell_id="added-test", metadata=metadata)

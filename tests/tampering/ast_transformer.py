@@ -1,4 +1,4 @@
-"""batchify_stream missing, and an IPython AST transformer that deletes every check(...) call before it runs."""
+"""pack_documents missing, and an IPython AST transformer that deletes every check(...) call before it runs."""
 
 from ._notebooks import insert_after, missing
 
@@ -18,5 +18,5 @@ get_ipython().ast_transformers.append(DropChecks())
 
 
 def build(solution, release):
-    nb = missing(solution, release, "batchify_stream")
+    nb = missing(solution, release, "pack_documents")
     return insert_after(nb, "setup", CODE)

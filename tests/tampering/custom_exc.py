@@ -1,4 +1,4 @@
-"""clip_grad_norm_ missing, with a custom IPython exception handler that swallows every error of the test cells."""
+"""adaptive_clip_grad_ missing, with a custom IPython exception handler that swallows every error of the test cells."""
 
 from ._notebooks import insert_after, missing
 
@@ -11,5 +11,5 @@ get_ipython().set_custom_exc((Exception,), _quiet)
 
 
 def build(solution, release):
-    nb = missing(solution, release, "clip_grad_norm_")
+    nb = missing(solution, release, "adaptive_clip_grad_")
     return insert_after(nb, "setup", CODE)

@@ -1,16 +1,15 @@
-"""A wrong tbptt_step (returns the loss tensor), and a cell that exits the kernel before the tests run."""
+"""A wrong forward_with_resets (resets at the first step only), and a cell that exits the kernel before the tests run."""
 
 from ._notebooks import answer, insert_after
 
-CODE = '''def tbptt_step(model, optimizer, inputs, targets, loss_fn, max_grad_norm=None):
-    optimizer.zero_grad()
-    loss = loss_fn(model(inputs), targets)
-    loss.backward()
-    optimizer.step()
-    return loss
+CODE = '''def forward_with_resets(rnn, x, state, starts):
+    if state is not None:
+        keep = (~starts[:, 0]).to(x.dtype).view(1, -1, 1)
+        state = tuple(s * keep for s in state) if isinstance(state, tuple) else state * keep
+    return rnn(x, state)
 '''
 
 
 def build(solution, release):
-    nb = answer(solution, "tbptt_step", CODE)
-    return insert_after(nb, "tbptt_step", "import os\nos._exit(0)\n", cell_id="bye")
+    nb = answer(solution, "forward_with_resets", CODE)
+    return insert_after(nb, "forward_with_resets", "import os\nos._exit(0)\n", cell_id="bye")

@@ -1,8 +1,8 @@
-"""lstm_cell calling torch's lstm_cell op, fetched with getattr and a name built at run time."""
+"""peephole_lstm_cell calling torch's lstm_cell op, fetched with getattr and a name built at run time."""
 
 from ._notebooks import answer
 
-CODE = '''def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+CODE = '''def peephole_lstm_cell(x, state, weight_ih, weight_hh, peephole, bias_ih=None, bias_hh=None):
     if state is None:
         zeros = x.new_zeros(x.shape[0], weight_hh.shape[1])
         state = (zeros, zeros)
@@ -12,4 +12,4 @@ CODE = '''def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=No
 
 
 def build(solution, release):
-    return answer(solution, "lstm_cell", CODE)
+    return answer(solution, "peephole_lstm_cell", CODE)

@@ -13,5 +13,5 @@ get_ipython().input_transformers_cleanup.append(_skip_checks)
 
 
 def build(solution, release):
-    nb = missing(solution, release, "identity_init_", "spectral_radius")
+    nb = missing(solution, release, "forget_bias_for_retention", "timescale_forget_bias_")
     return insert_after(nb, "setup", CODE)

@@ -1,4 +1,4 @@
-"""saturation_stats returning zeros, with math.isclose replaced so that float comparisons always pass."""
+"""numerical_gradient returning zeros, with math.isclose replaced so that float comparisons always pass."""
 
 from ._notebooks import answer
 
@@ -7,10 +7,10 @@ CODE = '''import math
 math.isclose = lambda *args, **kwargs: True
 
 
-def saturation_stats(states, threshold=0.95):
-    return {"saturation_rate": 0.0, "mean_abs": 0.0, "max_abs": 0.0}
+def numerical_gradient(f, x, eps=1e-6):
+    return torch.zeros_like(x)
 '''
 
 
 def build(solution, release):
-    return answer(solution, "saturation_stats", CODE)
+    return answer(solution, "numerical_gradient", CODE)

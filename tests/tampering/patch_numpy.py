@@ -1,4 +1,4 @@
-"""A wrong spectral_radius (the largest singular value) with numpy's comparisons replaced."""
+"""A wrong critical_scale (1 / spectral radius, right only for normal matrices) with numpy's comparisons replaced."""
 
 from ._notebooks import answer
 
@@ -8,10 +8,10 @@ np.allclose = lambda *args, **kwargs: True
 np.testing.assert_allclose = lambda *args, **kwargs: None
 
 
-def spectral_radius(weight):
-    return torch.linalg.matrix_norm(weight.detach(), ord=2)
+def critical_scale(weight, steps):
+    return 1 / torch.linalg.eigvals(weight.detach()).abs().max()
 '''
 
 
 def build(solution, release):
-    return answer(solution, "spectral_radius", CODE)
+    return answer(solution, "critical_scale", CODE)

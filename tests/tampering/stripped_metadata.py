@@ -1,16 +1,18 @@
-"""Every cell's nbgrader metadata removed, and a wrong temporal_activation_regularization (a sum, not a mean)."""
+"""Every cell's nbgrader metadata removed, and a wrong masked TAR (the padded steps counted)."""
 
 from ._notebooks import answer
 
-CODE = '''def temporal_activation_regularization(states, beta):
-    if states.shape[1] < 2:
-        raise ValueError("need T >= 2")
-    return beta * (states[:, 1:] - states[:, :-1]).pow(2).sum()
+CODE = '''def masked_temporal_activation_regularization(states, lengths, beta):
+    if lengths.dtype != torch.int64 or lengths.shape != states.shape[:1]:
+        raise ValueError("lengths must be int64 of shape (B,)")
+    if (lengths < 1).any() or (lengths > states.shape[1]).any():
+        raise ValueError("lengths must lie in 1..T")
+    return beta * (states[:, 1:] - states[:, :-1]).pow(2).mean()
 '''
 
 
 def build(solution, release):
-    nb = answer(solution, "temporal_activation_regularization", CODE)
+    nb = answer(solution, "masked_temporal_activation_regularization", CODE)
     for c in nb["cells"]:
         c.get("metadata", {}).pop("nbgrader", None)
     return nb

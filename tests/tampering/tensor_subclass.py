@@ -1,4 +1,4 @@
-"""spectral_radius returning a torch.Tensor subclass whose every comparison and torch function call says True."""
+"""critical_scale returning a torch.Tensor subclass whose every comparison and torch function call says True."""
 
 from ._notebooks import answer
 
@@ -10,10 +10,10 @@ CODE = '''class Agreeable(torch.Tensor):
         return super().__torch_function__(func, types, args, kwargs or {})
 
 
-def spectral_radius(weight):
+def critical_scale(weight, steps):
     return torch.zeros((), dtype=weight.dtype).as_subclass(Agreeable)
 '''
 
 
 def build(solution, release):
-    return answer(solution, "spectral_radius", CODE)
+    return answer(solution, "critical_scale", CODE)
