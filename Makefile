@@ -48,6 +48,12 @@ test-quick: $(STAMP)
 clean:
 	rm -rf book/_build book/_vendor book/node_modules
 
+# The student kit, for an instructor to hand to a class: the release notebooks, a wheel with the checks
+# (from recorded cases), the demos and the reference code the chapters import, and a README; no answers.
+.PHONY: student-kit
+student-kit: $(STAMP)
+	$(BIN)/python -m grader.kit --out dist/student-kit
+
 # Regenerate the student release exercises/ (and the book's copy of it) from solutions/ with nbgrader.
 .PHONY: exercises
 exercises: $(STAMP)

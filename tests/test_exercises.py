@@ -175,7 +175,7 @@ def test_exercise_page_links_and_includes_the_release(assignment):
     include = re.search(r"```\{include\} (\S+)", page)
     assert include and (ROOT / "book" / "exercises" / include.group(1)).resolve() == \
         (ROOT / "book" / "exercises" / "_release" / f"{assignment}.md").resolve()
-    assert "nbgrader validate" in page and "make exercises" in page
+    assert "hidden-state-validate" in page and "student kit" in page and "make exercises" in page
 
 
 def test_makefile_target_runs_the_release_script():

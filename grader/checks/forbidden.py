@@ -93,12 +93,15 @@ class Rules:
     by_hand: bool = False
     functions: tuple = ()
     reason: str = "the reference implementation is the answer itself"
-    codes: frozenset = field(default=frozenset(), compare=False)
+    names: dict = field(default_factory=dict, compare=False)  # code object -> the dotted name said in messages
 
     def __post_init__(self):
         functions = self.functions + (AUTOGRAD_FUNCTIONS if self.by_hand else ())
-        codes = frozenset(inspect.unwrap(f).__code__ for _, f in functions)
-        object.__setattr__(self, "codes", codes)
+        object.__setattr__(self, "names", {inspect.unwrap(f).__code__: dotted for dotted, f in functions})
+
+    @property
+    def codes(self) -> frozenset:
+        return frozenset(self.names)
 
 
 REFERENCE_ONLY = Rules()
@@ -310,8 +313,8 @@ class _Recorder:
                 owner = frame.f_locals.get("self")
                 if owner is not None and re.search(r"rnn|lstm|gru", str(owner)):
                     self.note(f"torch.ops.{owner}")
-            elif code in self.rules.codes:
-                self.note(f"{frame.f_globals.get('__name__', '')}.{code.co_name}")
+            elif code in self.rules.names:
+                self.note(self.rules.names[code])
         elif event == "return":
             if code is _TRUSTED_CODE:
                 self.depth -= 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import Case, Check, DTYPE_NAMES, Mistake, generators, randn
+from .core import Case, Check, DTYPE_NAMES, generators, randn
 
 # (B, D, H) for cells, (B, T, D, H) for forward passes: every size equal to 1 somewhere.
 CELL_SHAPES = [(1, 1, 1), (1, 3, 2), (4, 1, 3), (3, 4, 4), (2, 5, 1)]
@@ -125,21 +125,3 @@ def permuted_gates(weight, order, reference_order):
     for k, gate in enumerate(order):
         rearranged[reference_order.index(gate)] = blocks[k]
     return torch.cat(rearranged, dim=0)
-
-
-def bias_mistakes(reference, state_word="h") -> list[Mistake]:
-    """The two one-bias-missing mistakes, for any cell or forward pass with the common signature."""
-
-    def without_bias_hh(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *rest):
-        return reference(x, state, weight_ih, weight_hh, bias_ih, None, *rest)
-
-    def without_bias_ih(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None, *rest):
-        return reference(x, state, weight_ih, weight_hh, None, bias_hh, *rest)
-
-    return [
-        Mistake("bias_hh missing",
-                "PyTorch's recurrent layers have two biases, bias_ih and bias_hh, and both are added "
-                f"(x @ W_ih^T + b_ih + {state_word} @ W_hh^T + b_hh).", without_bias_hh),
-        Mistake("bias_ih missing",
-                f"both biases are added: x @ W_ih^T + b_ih + {state_word} @ W_hh^T + b_hh.", without_bias_ih),
-    ]
