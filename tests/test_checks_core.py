@@ -198,6 +198,8 @@ FIRST_STEP = "x[:, 0], x.new_zeros(x.shape[0], weights[0][1].shape[1]), *weights
     ("    import grader.reference\n"
      "    return grader.reference.rnn_forward(x, None, *weights[0], nonlinearity)\n",
      "grader.reference"),
+    ("    from grader.answers.hidden_state import stacked_rnn_forward as answer\n"
+     "    return answer(x, h0, weights, nonlinearity)\n", "grader.answers"),
 ])
 def test_forbidden_calls_in_the_source_score_zero(body, what):
     stacked_rnn_forward = define(FORWARD_SIGNATURE + body)
@@ -240,6 +242,17 @@ def test_reference_reached_indirectly_is_caught_while_running():
         "    return helper().lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)\n", namespace=namespace)
     with pytest.raises(ForbiddenCall, match="grader.reference"):
         check(coupled_lstm_cell)
+
+
+def test_the_answers_reached_indirectly_are_caught_while_running():
+    namespace = {"importlib": __import__("importlib")}
+    exec(compile("def helper():\n    return importlib.import_module('grader.' + 'ans' + 'wers.hidden_state')\n",
+                 "<no source>", "exec"), namespace)
+    stacked_rnn_forward = define(FORWARD_SIGNATURE + "    return helper().stacked_rnn_forward(x, h0, weights)\n",
+                                 namespace=namespace)
+    with pytest.raises(ForbiddenCall, match="grader.answers") as failure:
+        check(stacked_rnn_forward)
+    assert "the course's own code" in str(failure.value)
 
 
 def test_nn_rnn_is_allowed_where_the_part_is_not_from_scratch():

@@ -58,6 +58,11 @@ CELL = "def coupled_lstm_cell(x, s, w, u, b=None, c=None):\n"
      "    return importlib.import_module('grader.reference').lstm_cell(*args)", "grader.reference"),
     ("from grader import reference\nclass X(reference.LearnedInitialStateRNN):\n    pass\n"
      "def coupled_lstm_cell(*args):\n    return X", "grader.reference"),
+    ("from grader.answers.cell_state import coupled_lstm_cell", "grader.answers"),
+    ("import grader.answers.cell_state as a\ndef coupled_lstm_cell(*args):\n    return a.coupled_lstm_cell(*args)",
+     "grader.answers"),
+    ("def coupled_lstm_cell(*args):\n    import importlib\n"
+     "    return importlib.import_module('grader.answers.cell_state').coupled_lstm_cell(*args)", "grader.answers"),
 ])
 def test_forbidden_uses_are_found_however_they_are_spelled(code, found):
     assert any(found in use for use in uses("coupled_lstm_cell", code)), uses("coupled_lstm_cell", code)

@@ -1,6 +1,7 @@
 """Forbidden-call detection: what a part may not use, found in its source and while it runs.
 
-Every part may not call ``grader.reference`` (the course's own code). From-scratch parts (the
+Every part may not call the course's own code: ``grader.reference`` and ``grader.answers`` (the
+implementations of the graded parts, only in the instructor's repository). From-scratch parts (the
 cells and forward passes) may not use PyTorch's recurrent layers either: ``torch.nn.RNN``,
 ``LSTM``, ``GRU``, their ``*Cell`` modules, or the ops behind them (``torch.rnn_tanh``,
 ``torch.lstm_cell``, ``torch._VF.*``, ``torch.ops.aten.*``). By-hand parts (backward passes) may
@@ -13,7 +14,7 @@ Two detectors:
 * :func:`static_violations` reads the function's source (Python's ``inspect`` finds it for
   notebook cells too) and resolves every name and attribute chain it uses.
 * :func:`watching` records, while the student's code runs, every call into
-  ``grader.reference``, into the ``forward`` of ``torch.nn``'s recurrent modules, into the
+  ``grader.reference`` or ``grader.answers``, into the ``forward`` of ``torch.nn``'s recurrent modules, into the
   recurrent ops, and into the extra forbidden functions, via ``sys.setprofile``.
 """
 
@@ -23,6 +24,7 @@ import ast
 import builtins
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import os
 import re
@@ -35,7 +37,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import grader.reference
 
 
 
@@ -44,7 +45,19 @@ def _spellings(path: str) -> tuple:
     return tuple({str(Path(path)), str(Path(path).resolve())})
 
 
-REFERENCE_DIRS = tuple(d + os.sep for d in _spellings(str(Path(grader.reference.__file__).parent)))
+# The course's own implementations: the taught reference, and (in the instructor's repository only;
+# the student kit and the sandboxes have none) the implementations of the graded parts.
+COURSE_PACKAGES = ("grader.reference", "grader.answers")
+
+
+def _package_dirs(name: str) -> tuple:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    return tuple(d + os.sep for path in spec.submodule_search_locations for d in _spellings(path))
+
+
+REFERENCE_DIRS = tuple(d for name in COURSE_PACKAGES for d in _package_dirs(name))
 RNN_MODULE_FILES = _spellings(nn.modules.rnn.__file__)
 OPS_FILES = _spellings(torch._ops.__file__)
 
@@ -117,11 +130,25 @@ BY_HAND = Rules(
 # ----------------------------------------------------------------------------- what counts
 
 
+def course_package(dotted: str) -> str | None:
+    """The course package (``grader.reference`` or ``grader.answers``) that ``dotted`` names, or ``None``."""
+    for package in COURSE_PACKAGES:
+        if dotted == package or dotted.startswith(package + "."):
+            return package
+    return None
+
+
+def _course_package_of_file(filename: str) -> str:
+    for package in COURSE_PACKAGES:
+        if filename.startswith(_package_dirs(package)):
+            return package
+    return COURSE_PACKAGES[0]
+
+
 def _is_reference(obj) -> bool:
     if isinstance(obj, types.ModuleType):
-        return obj.__name__ == "grader.reference" or obj.__name__.startswith("grader.reference.")
-    module = getattr(obj, "__module__", None) or ""
-    return module == "grader.reference" or module.startswith("grader.reference.")
+        return course_package(obj.__name__) is not None
+    return course_package(getattr(obj, "__module__", None) or "") is not None
 
 
 def _is_rnn_object(obj) -> bool:
@@ -143,7 +170,8 @@ def classify(obj, rules: Rules) -> str | None:
     """Why ``obj`` is forbidden under ``rules``, or ``None``."""
     try:
         if _is_reference(obj):
-            return "grader.reference"
+            name = obj.__name__ if isinstance(obj, types.ModuleType) else obj.__module__
+            return course_package(name)
         if rules.from_scratch and _is_rnn_object(obj):
             return "PyTorch's recurrent layers"
         if rules.codes and callable(obj) and getattr(inspect.unwrap(obj), "__code__", None) in rules.codes:
@@ -157,6 +185,7 @@ def classify(obj, rules: Rules) -> str | None:
 
 _TEXT_PATTERNS = [  # (pattern, what it names, the rule it breaks: None for every rule)
     (re.compile(r"grader\s*\.\s*reference"), "grader.reference", None),
+    (re.compile(r"grader\s*\.\s*answers"), "grader.answers", None),
     (re.compile(r"\b_VF\b"), "torch._VF", "from_scratch"),
     (re.compile(r"\bops\s*\.\s*aten\s*\.\s*\w*(rnn|lstm|gru)", re.I), "torch.ops.aten recurrent ops", "from_scratch"),
     (re.compile(r"\b_execution_engine\b|\brun_backward\b"), "torch's autograd engine", "by_hand"),
@@ -305,7 +334,7 @@ class _Recorder:
                 return
             filename = code.co_filename
             if filename.startswith(REFERENCE_DIRS):
-                self.note(f"grader.reference ({code.co_name})")
+                self.note(f"{_course_package_of_file(filename)} ({code.co_name})")
             elif self.rules.from_scratch and filename in RNN_MODULE_FILES and code.co_name == "forward":
                 owner = frame.f_locals.get("self")
                 self.note(f"torch.nn.{type(owner).__name__}")
@@ -363,9 +392,9 @@ def watching(rules: Rules | None, fn=None, substitutes: dict | None = None):
 def message(name: str, violations: list[str], rules: Rules | None) -> str:
     rules = rules or REFERENCE_ONLY
     uses = ", ".join(violations)
-    if all("grader.reference" in v for v in violations):
-        why = ("Exercises may not call grader.reference: it is the answer the checks compare "
-               "against.")
+    if all(course_package(v.split()[0]) for v in violations):
+        why = ("Exercises may not call the course's own code (grader.reference, grader.answers): it is "
+               "the answer the checks compare against.")
     elif rules.by_hand:
         why = ("This part computes its gradients by hand, with the chain rule written out in tensor "
                "operations: it may not ask autograd for them (torch.autograd.grad, .backward(), "

@@ -179,14 +179,14 @@ def forbidden_uses(definitions: Definitions, name: str, rules, skip=()) -> list[
                 for base in node.bases:
                     parts = dotted_name(base)
                     dotted = resolve(parts, bindings) if parts else None
-                    if dotted and dotted.startswith("grader.reference"):
+                    if dotted and forbidden.course_package(dotted):
                         note(f"{dotted} (as a base class)")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [f"{node.module}.{a.name}" for a in node.names if node.module]
                 for dotted in modules:
-                    if dotted.startswith("grader.reference"):
-                        note("grader.reference")
+                    if forbidden.course_package(dotted):
+                        note(forbidden.course_package(dotted))
                     elif rules.from_scratch or rules.codes:
                         obj = live_object(dotted)
                         if obj is not None and forbidden.classify(obj, rules):
@@ -196,32 +196,34 @@ def forbidden_uses(definitions: Definitions, name: str, rules, skip=()) -> list[
                 dotted = resolve(parts, bindings) if parts else None
                 if dotted is None:
                     continue
-                if dotted.startswith("grader.reference"):
-                    note("grader.reference")
+                if forbidden.course_package(dotted):
+                    note(forbidden.course_package(dotted))
                     continue
                 obj = live_object(dotted)
                 if obj is not None and forbidden.classify(obj, rules):
-                    note(dotted if not dotted.startswith("grader.reference") else "grader.reference")
+                    note(dotted)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 text = node.value
-                if re.search(r"grader\s*\.\s*reference", text) or (text == "reference" and "grader" in bindings):
-                    note(f"grader.reference (named in the string {text[:40]!r})")
+                named = re.search(r"grader\s*\.\s*(reference|answers)", text)
+                if named or (text in ("reference", "answers") and "grader" in bindings):
+                    package = f"grader.{named.group(1) if named else text}"
+                    note(f"{package} (named in the string {text[:40]!r})")
                 elif text in strings:
                     note(f"{text} (named in a string, e.g. for getattr)")
     # the part itself imported rather than written (from grader.reference import rnn_forward)
     own = import_bindings(imports).get(name)
     if own is not None:
-        if own.startswith("grader.reference"):
-            note("grader.reference")
+        if forbidden.course_package(own):
+            note(forbidden.course_package(own))
         else:
             obj = live_object(own)
             if obj is not None and forbidden.classify(obj, rules):
                 note(own)
     # a name bound at the top level to something forbidden (from grader.reference import rnn_cell)
     for local, dotted in bindings.items():
-        if dotted.startswith("grader.reference") and any(
+        if forbidden.course_package(dotted) and any(
                 isinstance(n, ast.Name) and n.id == local for top in nodes for n in ast.walk(top)):
-            note("grader.reference")
+            note(forbidden.course_package(dotted))
     return found
 
 
