@@ -29,43 +29,9 @@ from dataclasses import dataclass
 from grader.checks.forbidden import dotted_name
 
 from .definitions import MAGIC_LINE, Definitions, cell_source, nbgrader_meta
+from .names import import_bindings, resolve  # noqa: F401 - part of this module's interface
 
 # ----------------------------------------------------------------------------- name resolution
-
-
-def import_bindings(nodes) -> dict[str, str]:
-    """name -> dotted path bound by the ``import`` statements among ``nodes`` (walked recursively)."""
-    bindings: dict[str, str] = {}
-    for top in nodes:
-        for node in ast.walk(top):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        bindings[alias.asname] = alias.name
-                    else:
-                        first = alias.name.split(".")[0]
-                        bindings[first] = first
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                for alias in node.names:
-                    if alias.name == "*":
-                        bindings.setdefault("*", node.module)
-                        bindings[f"*{node.module}"] = node.module
-                    else:
-                        bindings[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return bindings
-
-
-def resolve(parts: list[str], bindings: dict[str, str]) -> str | None:
-    """The dotted path a name chain stands for, through the imports; ``None`` if not from an import."""
-    head = parts[0]
-    if head in bindings and not head.startswith("*"):
-        return ".".join([bindings[head], *parts[1:]])
-    for key, module in bindings.items():
-        if key.startswith("*") and key != "*":
-            loaded = sys.modules.get(module)
-            if loaded is not None and head in getattr(loaded, "__dict__", {}):
-                return ".".join([module, *parts])
-    return None
 
 
 def live_object(dotted: str):
@@ -252,8 +218,13 @@ COUNTERFEIT_METHODS = {"__eq__", "__ne__", "__bool__", "__len__", "__torch_funct
                        "__array__", "__array_function__", "__array_ufunc__", "__instancecheck__",
                        "__subclasscheck__", "__getattribute__", "__float__", "__index__", "__abs__", "__lt__",
                        "__le__", "__gt__", "__ge__"}
-FILE_WORDS = re.compile(r"solutions|gradebook|grader[/\\.]|reference|autograded|submitted|feedback|\.ipynb|"
-                        r"nbgrader|/work/|\.venv|site-packages|/proc/|/etc/|/root", re.I)
+# The course's and the system's files, named in a string: as a path or a path's part (``"../solutions"``,
+# ``"reference.py"``), not as a word of a message (``print("matches the reference")``).
+FILE_WORDS = re.compile(r"(^|[/\\.])(solutions|gradebook|reference|autograded|submitted|feedback|nbgrader)"
+                        r"([/\\.]|$)|grader[/\\.]|\.ipynb|/work/|\.venv|site-packages|/proc/|/etc/|/root",
+                        re.IGNORECASE)
+# IPython's display functions show outputs; the rest of IPython can rewrite or hide what cells do.
+HARMLESS_IPYTHON = ("IPython.display",)
 NUMBER_LIMIT = 24  # literal numbers in one part's code beyond which it looks hard-coded
 
 
@@ -315,6 +286,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
 
     numbers = 0
     docstrings = _docstrings(tree)
+    local = _local_bindings(tree)
     for node in ast.walk(tree):
         # replacing attributes of modules, or names the notebook imported
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
@@ -325,9 +297,11 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                         replaced = target_of(element)
                         if replaced:
                             note(f"replaces {replaced}" if not isinstance(node, ast.Delete) else f"deletes {replaced}")
-                    elif isinstance(element, ast.Name) and element.id in protected_names:
+                    elif isinstance(element, ast.Name) and element.id in protected_names and \
+                            id(element) not in local:
                         note(f"rebinds {element.id}, which the notebook imported")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected_names:
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected_names \
+                and id(node) not in local:
             note(f"redefines {node.name}, which the notebook imported")
         if isinstance(node, ast.ClassDef):
             defined = {item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
@@ -345,7 +319,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
             parts = dotted_name(node.func)
             if parts:
                 dotted = resolve(parts, bindings) or ".".join(parts)
-                if parts == ["get_ipython"] or dotted.startswith("IPython"):
+                if parts == ["get_ipython"] or _ipython_internals(dotted):
                     note("uses IPython's API (get_ipython), which can rewrite or hide what cells do")
                 if dotted in EXITS or parts in (["exit"], ["quit"]):
                     note(f"calls {dotted} (ends or signals the process)")
@@ -387,9 +361,13 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                 note("uses __builtins__ (the interpreter's internals)")
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
             for module in modules:
                 head = module.split(".")[0]
-                if head in ("IPython", "ipykernel"):
+                if head == "IPython" and (module == "IPython" and names in ([], ["display"]) or
+                                          not _ipython_internals(module)):
+                    pass  # IPython.display (or ``import IPython`` alone: its uses are read as calls)
+                elif head in ("IPython", "ipykernel"):
                     note(f"imports {module} (IPython's internals)")
                 elif head in ("ctypes", "cffi", "gc", "subprocess", "pty", "socket", "importlib", "inspect",
                               "builtins", "pickle", "marshal", "dill", "runpy", "multiprocessing"):
@@ -412,6 +390,29 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
     if part_code and numbers > NUMBER_LIMIT:
         note(f"contains {numbers} literal numbers (hard-coded outputs?)")
     return found
+
+
+def _ipython_internals(dotted: str) -> bool:
+    """Whether ``dotted`` is part of IPython other than its display functions."""
+    return dotted.split(".")[0] in ("IPython", "ipykernel") and \
+        not any(dotted == m or dotted.startswith(m + ".") for m in HARMLESS_IPYTHON)
+
+
+def _local_bindings(tree) -> set[int]:
+    """ids of the name and definition nodes that bind a function's local variable (not declared ``global``):
+    rebinding ``check`` inside a function changes nothing outside it."""
+    local: set[int] = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        inner = [n for child in ast.iter_child_nodes(function) for n in ast.walk(child)]
+        declared = {name for n in inner if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names}
+        for n in inner:
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in declared:
+                local.add(id(n))
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name not in declared:
+                local.add(id(n))
+    return local
 
 
 def cell_label(cell, index: int) -> str:
