@@ -120,15 +120,20 @@ def test_display_and_other_harmless_code_is_not_suspicious():
                                             "import IPython\n"
                                             "display(Markdown('**my notes**'))\nclear_output(wait=True)\n"
                                             "IPython.display.display(3)\n"
-                                            "print('this matches the reference; feedback welcome')\n")
+                                            "print('this matches the reference; feedback welcome')\n"
+                                            "import sys\nprint('a note', file=sys.stderr)\nsys.stdout.flush()\n\n"
+                                            "class Batches:\n    def __len__(self):\n        return 3\n")
     answer = cell(nb, "masked_rnn_forward")
     answer["source"] = "".join(answer["source"]).replace(
         "    ### BEGIN SOLUTION", "    ### BEGIN SOLUTION\n    check = lengths.numel()  # a local called check")
     findings, _ = static.tampering(nb, source, extract(nb, source))
     assert findings == [], findings
-    insert_after(nb, "stacked_rnn_forward", "from IPython import get_ipython\nip = get_ipython()", "cell-2")
-    findings, _ = static.tampering(nb, source, extract(nb, source))
-    assert any("get_ipython" in f.what for f in findings)
+    insert_after(nb, "stacked_rnn_forward", "from IPython import get_ipython\nip = get_ipython()\n"
+                                            "import sys\nsys.stdout = None\n"
+                                            "def f():\n    global check\n    check = print\n", "cell-2")
+    findings = [f.what for f in static.tampering(nb, source, extract(nb, source))[0]]
+    for still in ("get_ipython", "replaces sys.stdout", "rebinds check"):
+        assert any(still in what for what in findings), (still, findings)
 
 
 def _with_answer(name: str, **changed: str) -> dict:

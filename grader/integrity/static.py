@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from grader.checks.forbidden import dotted_name
 
 from .definitions import MAGIC_LINE, Definitions, cell_source, nbgrader_meta
-from .names import import_bindings, resolve  # noqa: F401 - part of this module's interface
+from .names import import_bindings, resolve  # re-exported: part of this module's interface
 
 # ----------------------------------------------------------------------------- name resolution
 
@@ -206,6 +206,7 @@ SYSTEM_PREFIXES = ("os.", "subprocess.", "shutil.", "glob.", "pathlib.", "io.", 
 SYS_ATTRS = {"setprofile", "settrace", "_getframe", "modules", "meta_path", "path_hooks", "path",
              "addaudithook", "breakpointhook", "excepthook", "displayhook", "stdout", "stderr", "__stdout__",
              "__stderr__", "exit", "setrecursionlimit"}
+SYS_STREAMS = {"stdout", "stderr", "__stdout__", "__stderr__"}  # printing to them is harmless; replacing them is not
 DUNDER_ATTRS = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "gi_frame",
                 "cr_frame", "__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__",
                 "__mro__", "__bases__", "__func__", "__self__", "__defaults__", "__kwdefaults__"}
@@ -214,7 +215,7 @@ BUILTIN_CALLS = {"open": "opens a file", "exec": "executes code from a string", 
                  "exit": "exits the process", "quit": "exits the process", "breakpoint": "starts a debugger",
                  "globals": "reads the notebook's global namespace", "vars": "reads a namespace",
                  "setattr": None, "delattr": None, "input": "waits for input"}
-COUNTERFEIT_METHODS = {"__eq__", "__ne__", "__bool__", "__len__", "__torch_function__", "__torch_dispatch__",
+COUNTERFEIT_METHODS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__",
                        "__array__", "__array_function__", "__array_ufunc__", "__instancecheck__",
                        "__subclasscheck__", "__getattribute__", "__float__", "__index__", "__abs__", "__lt__",
                        "__le__", "__gt__", "__ge__"}
@@ -336,7 +337,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                 elif dotted.startswith(SYSTEM_PREFIXES) or dotted.split(".")[0] in ("subprocess", "shutil", "ctypes",
                                                                                      "gc", "socket", "pathlib"):
                     note(f"calls {dotted} (files, processes or the interpreter's internals)")
-                elif dotted.startswith("sys.") and dotted.split(".")[1] in SYS_ATTRS:
+                elif dotted.startswith("sys.") and dotted.split(".")[1] in SYS_ATTRS - SYS_STREAMS:
                     note(f"uses {dotted} (the interpreter's internals)")
                 elif parts[-1] in ("read_text", "read_bytes", "write_text", "write_bytes", "iterdir", "rglob") \
                         and len(parts) > 1:
@@ -349,7 +350,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                 note(f"uses .{node.attr} (the interpreter's internals)")
             parts = dotted_name(node)
             resolved = resolve(parts, bindings) if parts else None
-            if resolved and resolved.startswith("sys.") and resolved.split(".")[1] in SYS_ATTRS and \
+            if resolved and resolved.startswith("sys.") and resolved.split(".")[1] in SYS_ATTRS - SYS_STREAMS and \
                     resolved.split(".")[1] not in ("exit",):
                 note(f"uses {resolved} (the interpreter's internals)")
             if resolved and resolved.startswith("grader") and not resolved.startswith("grader.checks.check"):
@@ -364,10 +365,8 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
             names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
             for module in modules:
                 head = module.split(".")[0]
-                if head == "IPython" and (module == "IPython" and names in ([], ["display"]) or
-                                          not _ipython_internals(module)):
-                    pass  # IPython.display (or ``import IPython`` alone: its uses are read as calls)
-                elif head in ("IPython", "ipykernel"):
+                display_only = module == "IPython" and names in ([], ["display"])  # its uses are read as calls
+                if _ipython_internals(module) and not display_only:
                     note(f"imports {module} (IPython's internals)")
                 elif head in ("ctypes", "cffi", "gc", "subprocess", "pty", "socket", "importlib", "inspect",
                               "builtins", "pickle", "marshal", "dill", "runpy", "multiprocessing"):
