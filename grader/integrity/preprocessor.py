@@ -44,12 +44,31 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Float, Unicode
 
 from . import sandbox
-from .verify import RECEIPT, NotebookVerdict, VerifySettings, kernel_result, plan_parts, shared_verifier  # noqa: F401
+from .verify import NotebookVerdict, VerifySettings, plan_parts, shared_verifier
 
 METADATA_KEY = "hidden_state_integrity"
 CELL_KEY = "hidden_state"
 ALLOW_ENV = "HIDDEN_STATE_UNSANDBOXED"
+RECEIPT = "recorded; graded by the trusted verification"
 UNSANDBOXED_NOTE = "(verified WITHOUT a sandbox: the instructor allowed grading unsandboxed)"
+
+
+def kernel_result(cell, calls: int) -> str:
+    """What the notebook's own test cell showed: ``error``, ``receipt``, ``passed`` or ``silent``."""
+    text = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return "error"
+        if output.get("output_type") == "stream":
+            if output.get("name") == "stderr":
+                return "error"
+            text.append(output.get("text", ""))
+    joined = "".join(text)
+    if joined.count(RECEIPT) >= calls:
+        return "receipt"
+    if joined.count("cases pass (") >= calls:
+        return "passed"
+    return "silent"
 
 
 def verdict_outputs(part, sandboxed: bool) -> list:

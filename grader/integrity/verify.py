@@ -988,27 +988,6 @@ class Verifier:
         verdict.message = "\n".join(lines)
 
 
-RECEIPT = "recorded; graded by the trusted verification"
-
-
-def kernel_result(cell, calls: int) -> str:
-    """What the notebook's own test cell showed: ``error``, ``receipt``, ``passed`` or ``silent``."""
-    text = []
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return "error"
-        if output.get("output_type") == "stream":
-            if output.get("name") == "stderr":
-                return "error"
-            text.append(output.get("text", ""))
-    joined = "".join(text)
-    if joined.count(RECEIPT) >= calls:
-        return "receipt"
-    if joined.count("cases pass (") >= calls:
-        return "passed"
-    return "silent"
-
-
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -1052,12 +1031,21 @@ def _undefined_message(name: str, defs, cell_reports: list) -> str:
 
 
 def _passed_in_notebook(raw_nb, grade_id: str) -> bool:
-    """Whether the submitted notebook's own test cell ``grade_id`` showed check()'s pass summary."""
-    from .definitions import nbgrader_meta
-
-    for cell in (raw_nb or {}).get("cells", []):
-        if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade_id") == grade_id:
-            return kernel_result(cell, 1) == "passed"
+    """Whether the submitted notebook's own test cell ``grade_id`` showed check()'s pass summary (and no
+    error). ``raw_nb`` is the file as the student handed it in: any part of it may be malformed."""
+    for cell in (raw_nb or {}).get("cells", []) if isinstance(raw_nb, dict) else []:
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        if not isinstance(nbgrader, dict) or nbgrader.get("grade_id") != grade_id or cell.get("cell_type") != "code":
+            continue
+        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        texts = []
+        for output in outputs:
+            if not isinstance(output, dict) or output.get("output_type") == "error":
+                return False
+            text = output.get("text", "")
+            texts.append("".join(t for t in text if isinstance(t, str)) if isinstance(text, list) else str(text))
+        return "cases pass (" in "".join(texts)
     return False
 
 
