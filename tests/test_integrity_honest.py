@@ -16,10 +16,10 @@ import math
 import pytest
 import torch
 
-from grader.checks import CHECKS, run_check
+from grader.checks import CHECKS, forbidden, run_check
 from grader.checks.core import VISIBLE_SEEDS
 from grader.integrity import sandbox, static
-from grader.integrity.definitions import extract, reduce_cell, scope_of
+from grader.integrity.definitions import Definitions, extract, reduce_cell, scope_of
 from grader.integrity.verify import Verifier, VerifySettings, plan_parts
 
 from exercise_helpers import define, source_notebook
@@ -213,3 +213,13 @@ def test_a_name_the_verification_did_not_run_is_explained_and_flagged(verifier):
     assert "MODES" in count.message and "which is not an answer cell" in count.message
     assert "your answer uses ACT" in parts["bidirectional_rnn_forward"].message  # it uses ACT too
     assert parts["masked_rnn_forward"].passed  # it does not
+
+
+def test_a_forbidden_op_kept_in_an_assignment_is_still_found_in_its_code():
+    """Keeping aliases and tables must not hide what they name from the static reading."""
+    code = ("import torch\nstep, _ = torch.lstm_cell, 0\nTABLE = {'tanh': torch.rnn_tanh_cell}\n"
+            "def stacked_rnn_forward(x):\n    return step(x) + TABLE['tanh'](x)\n")
+    defs = Definitions(preamble="import torch", cells=[reduce_cell(code, "stacked_rnn_forward")])
+    assert defs.cells[0].ignored == []
+    assert sorted(static.forbidden_uses(defs, "stacked_rnn_forward", forbidden.FROM_SCRATCH)) == \
+        ["torch.lstm_cell", "torch.rnn_tanh_cell"]

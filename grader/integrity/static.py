@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from grader.checks.forbidden import dotted_name
 
+from . import inert
 from .definitions import MAGIC_LINE, Definitions, cell_source, nbgrader_meta
 from .names import import_bindings, resolve  # re-exported: part of this module's interface
 
@@ -85,8 +86,8 @@ def _docstrings(tree) -> set[int]:
 
 
 def _top_definitions(definitions: Definitions) -> tuple[dict[str, list], list]:
-    """name -> top-level nodes of the answer cells that bind it (defs, classes, literal constants);
-    and all their top-level import nodes."""
+    """name -> top-level nodes of the answer cells that bind it (defs, classes, the kept assignments,
+    also to several names: ``step, _ = torch.lstm_cell, 0``); and all their top-level import nodes."""
     named: dict[str, list] = {}
     imports = []
     for cell in definitions.cells:
@@ -94,15 +95,11 @@ def _top_definitions(definitions: Definitions) -> tuple[dict[str, list], list]:
             continue
         tree = ast.parse(cell.code)
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                named.setdefault(node.name, []).append(node)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name):
-                        named.setdefault(target.id, []).append(node)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
                 imports.append(node)
+                continue
+            for name in inert.bound_names(node):
+                named.setdefault(name, []).append(node)
     return named, imports
 
 
