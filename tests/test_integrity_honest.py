@@ -58,7 +58,9 @@ def test_the_verification_keeps_every_statement_of_the_honest_variants(name):
 
 KEPT = {"tables_and_helpers": {"ACT", "Tensor", "Weights", "rnn_step", "flip_time", "TANH", "SCALE", "MODES"},
         "decorators_and_lambdas": {"dtanh", "zeros_like", "DEFAULT_EPS", "Params", "product"},
-        "dataclass_and_partial": {"Sizes", "BRIDGE_ACT", "logit", "LOG", "spectral_norm", "FIRST_TWO_BLOCKS"}}
+        "dataclass_and_partial": {"Sizes", "BRIDGE_ACT", "logit", "LOG", "spectral_norm", "FIRST_TWO_BLOCKS"},
+        "gate_tables": {"sigmoid", "BLOCKS", "block", "linear", "Pair", "stack_time"},
+        "state_helpers": {"State", "is_pair", "detach_state", "by_length"}}
 
 
 DROPPED = [
@@ -77,6 +79,7 @@ DROPPED = [
     ("X = sorted([3, 1], key=helper)", "key="),
     ("X = list(map(helper, [1]))", "calls map"),
     ("X = dict(f=lambda: 0)", "passes a lambda"),
+    ("X = type('T', (torch.Tensor,), {})", "calls type"),
     ("X = [torch.set_grad_enabled(False) for _ in range(1)]", "calls torch.set_grad_enabled"),
     ("X = (Y := 3)", "NamedExpr"),
     ("X: print('annotation') = 1", "calls print"),

@@ -185,6 +185,7 @@ def _describe(source_lines: list[str], node) -> str:
 
 
 MAX_PIECES = 300  # a cell that does not parse is parsed statement by statement up to this many statements
+PARSE_BUDGET = 5_000_000  # characters parsed in all, so that a hostile cell cannot make this take long
 
 
 def _starts(lines: list[str]) -> list[int]:
@@ -207,11 +208,18 @@ def _statements(text: str) -> tuple[list, list[Broken]]:
     if len(starts) > MAX_PIECES:
         return [], [Broken(whole.lineno or 1, f"SyntaxError: {whole.msg} (line {whole.lineno})")]
     ends = starts[1:] + [len(lines)]
-    body, broken, k = [], [], 0
+    body, broken, k, budget = [], [], 0, PARSE_BUDGET
     while k < len(starts):
         for end in range(k, len(starts)):  # the shortest run of pieces from here that parses
+            chunk = "\n".join(lines[starts[k]:ends[end]])
+            budget -= len(chunk)
+            if budget < 0:  # the rest counts as one statement that does not parse
+                rest = "\n".join(lines[starts[k]:])
+                broken.append(Broken(starts[k] + 1, f"SyntaxError: {whole.msg} (line {whole.lineno})",
+                                     _looks_like_it_defines(rest)))
+                return body, broken
             try:
-                tree = ast.parse("\n".join(lines[starts[k]:ends[end]]))
+                tree = ast.parse(chunk)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
             ast.increment_lineno(tree, starts[k])

@@ -40,8 +40,7 @@ PROTECTED = frozenset({"check"})  # imported by the notebook's locked set-up cel
 PURE_BUILTINS = frozenset({
     "int", "float", "complex", "bool", "str", "bytes", "tuple", "list", "dict", "set", "frozenset", "range",
     "slice", "len", "abs", "min", "max", "sum", "round", "divmod", "pow", "sorted", "reversed", "zip",
-    "enumerate", "any", "all", "chr", "ord", "repr", "format", "isinstance", "issubclass", "type", "object",
-    "property", "staticmethod", "classmethod"})
+    "enumerate", "any", "all", "chr", "ord", "repr", "format", "isinstance", "issubclass"})
 
 PURE_CALLS = frozenset({
     "functools.partial", "functools.partialmethod",

@@ -289,8 +289,130 @@ def timescale_forget_bias_(lstm, timescales):
 }, "a dataclass, a module-level alias used in a method, a lambda over from-imports, partial, an import "
    "after an assignment, @torch.no_grad() on an in-place part")
 
-VARIANTS = {"tables_and_helpers": TABLES_AND_HELPERS, "decorators_and_lambdas": DECORATORS_AND_LAMBDAS,
-            "dataclass_and_partial": DATACLASS_AND_PARTIAL}
+GATE_TABLES = Variant("02_cell_state", {
+    "coupled_lstm_cell": '''sigmoid = torch.sigmoid
+BLOCKS = {"i": 0, "g": 1, "o": 2}
+block = lambda t, k, H: t[:, k * H:(k + 1) * H]  # noqa: E731
+
+
+def coupled_lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    H = weight_hh.shape[1]
+    h, c = (x.new_zeros(x.shape[0], H), x.new_zeros(x.shape[0], H)) if state is None else state
+    gates = x @ weight_ih.T + h @ weight_hh.T
+    for bias in (bias_ih, bias_hh):
+        if bias is not None:
+            gates = gates + bias
+    i = sigmoid(block(gates, BLOCKS["i"], H))
+    g = torch.tanh(block(gates, BLOCKS["g"], H))
+    o = sigmoid(block(gates, BLOCKS["o"], H))
+    c_next = (1 - i) * c + i * g
+    return o * torch.tanh(c_next), c_next
+''',
+    "peephole_lstm_cell": '''linear = nn.functional.linear
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+def peephole_lstm_cell(x, state: Pair | None, weight_ih, weight_hh, peephole, bias_ih=None, bias_hh=None) -> Pair:
+    if state is None:
+        zeros = x.new_zeros(x.shape[0], weight_hh.shape[1])
+        state = (zeros, zeros)
+    h, c = state
+    a_i, a_f, a_g, a_o = (linear(x, weight_ih, bias_ih) + linear(h, weight_hh, bias_hh)).chunk(4, dim=1)
+    p_i, p_f, p_o = peephole
+    c_next = sigmoid(a_f + p_f * c) * c + sigmoid(a_i + p_i * c) * torch.tanh(a_g)
+    return sigmoid(a_o + p_o * c_next) * torch.tanh(c_next), c_next
+''',
+    "projected_lstm_forward": '''from functools import partial
+
+stack_time = partial(torch.stack, dim=1)
+
+
+def projected_lstm_forward(x, state, weight_ih, weight_hh, weight_hr, bias_ih=None, bias_hh=None):
+    B, T, _ = x.shape
+    P, H = weight_hr.shape
+    h, c = (x.new_zeros(B, P), x.new_zeros(B, H)) if state is None else state
+    from_input = x @ weight_ih.T
+    if bias_ih is not None:
+        from_input = from_input + bias_ih
+    outputs = []
+    for t in range(T):
+        a = from_input[:, t] + h @ weight_hh.T
+        if bias_hh is not None:
+            a = a + bias_hh
+        a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
+        c = sigmoid(a_f) * c + sigmoid(a_i) * torch.tanh(a_g)
+        h = (sigmoid(a_o) * torch.tanh(c)) @ weight_hr.T
+        outputs.append(h)
+    return stack_time(outputs), (h, c)
+''',
+}, "an alias and a lambda used by the next answer cells, a gate table, nn.functional.linear aliased, "
+   "a type alias in annotations, partial")
+
+STATE_HELPERS = Variant("04_statefulness", {
+    "reset_rows": '''from typing import Optional, Union
+
+State = Optional[Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]
+is_pair = lambda s: isinstance(s, tuple)  # noqa: E731
+
+
+def reset_rows(state: State, starts) -> State:
+    if not (torch.is_tensor(starts) and starts.dtype == torch.bool and starts.dim() == 1):
+        raise ValueError("starts must be a bool tensor of shape (B,)")
+    if state is None:
+        return None
+    tensors = state if is_pair(state) else (state,)
+    if any(s.dim() != 3 or s.shape[1] != starts.numel() for s in tensors):
+        raise ValueError(f"starts has {starts.numel()} entries, the state {tuple(tensors[0].shape)}")
+    flagged = starts.view(1, -1, 1)
+    zeroed = tuple(torch.where(flagged, torch.zeros_like(s), s) for s in tensors)
+    return zeroed if is_pair(state) else zeroed[0]
+''',
+    "truncated_forward": '''detach_state = lambda s: None if s is None else (  # noqa: E731
+    tuple(part.detach() for part in s) if is_pair(s) else s.detach())
+
+
+def truncated_forward(rnn, x, state: State, k):
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    outputs = []
+    for start in range(0, x.shape[1], k):
+        out, state = rnn(x[:, start:start + k], detach_state(state))
+        outputs.append(out)
+    return torch.cat(outputs, dim=1), state
+''',
+    "pack_documents": '''from operator import itemgetter
+
+by_length = itemgetter(1)
+
+
+def pack_documents(documents, batch_size):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not documents:
+        raise ValueError("there are no documents to pack")
+    lengths = [0] * batch_size
+    placed = []
+    for document in documents:
+        row = min(enumerate(lengths), key=by_length)[0]
+        placed.append((row, lengths[row]))
+        lengths[row] += document.shape[0]
+    longest = max(lengths)
+    first = documents[0]
+    rows = first.new_zeros((batch_size, longest) + tuple(first.shape[1:]))
+    starts = torch.zeros(batch_size, longest, dtype=torch.bool)
+    valid = torch.zeros(batch_size, longest, dtype=torch.bool)
+    for document, (row, t) in zip(documents, placed):
+        n = document.shape[0]
+        rows[row, t:t + n] = document
+        starts[row, t] = True
+        valid[row, t:t + n] = True
+    return rows, starts, valid
+''',
+}, "typing aliases in annotations, lambdas (one spanning lines) used across answer cells, operator.itemgetter")
+
+VARIANTS = {"tables_and_helpers": TABLES_AND_HELPERS, "gate_tables": GATE_TABLES,
+            "dataclass_and_partial": DATACLASS_AND_PARTIAL, "state_helpers": STATE_HELPERS,
+            "decorators_and_lambdas": DECORATORS_AND_LAMBDAS}
 
 
 def answers(name: str) -> dict[str, str]:
