@@ -20,7 +20,7 @@ from grader.checks import CHECKS, forbidden, run_check
 from grader.checks.core import VISIBLE_SEEDS
 from grader.integrity import sandbox, static
 from grader.integrity.definitions import Definitions, extract, reduce_cell, scope_of
-from grader.integrity.verify import Verifier, VerifySettings, plan_parts
+from grader.integrity.verify import Verifier, VerifySettings, _passed_in_notebook, plan_parts
 
 from exercise_helpers import define, source_notebook
 from hostile.honest import VARIANTS, answers, notebook
@@ -226,3 +226,15 @@ def test_a_forbidden_op_kept_in_an_assignment_is_still_found_in_its_code():
     assert defs.cells[0].ignored == []
     assert sorted(static.forbidden_uses(defs, "stacked_rnn_forward", forbidden.FROM_SCRATCH)) == \
         ["torch.lstm_cell", "torch.rnn_tanh_cell"]
+
+
+def test_whether_the_submitted_test_cell_passed_is_read_from_malformed_notebooks_too():
+    def test_cell(outputs):
+        return {"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "g"}}, "outputs": outputs}
+
+    passed = {"output_type": "stream", "name": "stdout", "text": ["f: all 3 visible ", "cases pass (x).\n"]}
+    assert _passed_in_notebook({"cells": [1, {"metadata": "x"}, test_cell([passed])]}, "g")
+    assert not _passed_in_notebook({"cells": [test_cell([passed, {"output_type": "error"}])]}, "g")
+    assert not _passed_in_notebook({"cells": [test_cell([{"output_type": "stream", "text": "1 failed"}])]}, "g")
+    for malformed in (None, [], {"cells": 3}, {"cells": [test_cell("x")]}, {"cells": [test_cell([[1]])]}):
+        assert not _passed_in_notebook(malformed, "g")

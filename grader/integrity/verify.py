@@ -1033,7 +1033,8 @@ def _undefined_message(name: str, defs, cell_reports: list) -> str:
 def _passed_in_notebook(raw_nb, grade_id: str) -> bool:
     """Whether the submitted notebook's own test cell ``grade_id`` showed check()'s pass summary (and no
     error). ``raw_nb`` is the file as the student handed it in: any part of it may be malformed."""
-    for cell in (raw_nb or {}).get("cells", []) if isinstance(raw_nb, dict) else []:
+    cells = raw_nb.get("cells") if isinstance(raw_nb, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
         meta = cell.get("metadata") if isinstance(cell, dict) else None
         nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
         if not isinstance(nbgrader, dict) or nbgrader.get("grade_id") != grade_id or cell.get("cell_type") != "code":
