@@ -21,7 +21,7 @@ print("hello")
 for i in range(3):
     pass
 get_ipython().input_transformers_cleanup.append(lambda lines: lines)
-SCALE = torch.ones(3)
+SCALE = torch.manual_seed(3)
 grader_checks = __import__("grader.checks")
 
 
@@ -40,7 +40,7 @@ class Model(layers.Module):
     assert kept == ["Import", "ImportFrom", "Assign", "AnnAssign", "FunctionDef", "ClassDef"]
     assert cell.names == ["torch", "layers", "GATES", "LIMIT", "rnn_cell", "Model"]
     ignored = "\n".join(cell.ignored)
-    for text in ("torch.allclose", "print(", "for i in", "get_ipython()", "SCALE = torch.ones", "__import__"):
+    for text in ("torch.allclose", "print(", "for i in", "get_ipython()", "SCALE = torch.manual_seed", "__import__"):
         assert text in ignored
     assert "line 3:" in ignored
 

@@ -2,17 +2,22 @@
 
 Only the *answer cells* count: the cells that are solution cells (``"solution": true`` in their
 nbgrader metadata) in the source notebook of ``solutions/``. From each one, parsed with ``ast``,
-only these top-level statements are kept:
+only these top-level statements are kept (:mod:`.inert` says exactly which):
 
 * ``import`` and ``from ... import``;
 * function and class definitions (``def``, ``async def``, ``class``, with their decorators);
-* assignments of a literal constant to a plain name (``GATES = {"RNN": 1, "LSTM": 4}``), which
-  run no code.
+* assignments to plain names of *inert* expressions: literals, names, attribute reads, operators,
+  lambdas, calls of a few pure functions (``ACT = {"tanh": torch.tanh}``, ``sig = torch.sigmoid``,
+  ``SCALE = 1 / math.sqrt(2)``, ``step = partial(rnn_step, act=torch.relu)``).
 
-Everything else (calls, attribute assignments such as ``torch.allclose = ...``, loops, ``if``
-blocks, IPython magics, cell magics) is dropped and listed, so top-level patching, IPython input
-transformers, custom exception handlers and anything in other cells have no effect on the
-verification. The imports of the source notebook's locked set-up cells (``import torch``,
+Everything else (calls of anything else, attribute assignments such as ``torch.allclose = ...``,
+rebinding an imported name, loops, ``if`` blocks, IPython magics, cell magics) is dropped and
+listed with the reason, so top-level patching, IPython input transformers, custom exception
+handlers and anything in other cells have no effect on the verification. A statement that does
+not parse is skipped alone: the cell is then parsed statement by statement, so a syntax error in
+one function does not take the cell's other definitions with it. What a dropped or broken
+statement would have defined is remembered (:meth:`Definitions.why_missing`), so that a part
+failing for want of it is told why. The imports of the source notebook's locked set-up cells (``import torch``,
 ``from torch import nn``; not those of ``grader``) run first, as they do in the notebook.
 
 Answer cells are recognised in the submission by their nbgrader ``grade_id``; when the metadata
@@ -28,6 +33,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+
+from . import inert
+from .names import import_bindings
+from .statements import Broken, statements
 
 MAGIC_LINE = re.compile(r"^(\s*)[%!]")
 
@@ -116,10 +125,12 @@ class AnswerCell:
     grade_id: str
     found_by: str = ""            # "grade_id", "cell id", "defined names", or "" when not found
     index: int = -1               # the cell's index in the submission
-    code: str = ""                # imports, definitions and literal constants (ast.unparse)
+    code: str = ""                # imports, definitions and inert bindings (ast.unparse)
     names: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)   # "line 4: torch.allclose = ..." per dropped statement
-    error: str | None = None      # why the cell contributes nothing (syntax error, cell magic, not found)
+    ignored: list[str] = field(default_factory=list)   # "line 4: torch.allclose = ...; why" per dropped statement
+    dropped: dict = field(default_factory=dict)        # name -> "line 4: X = f(); why": bound by a dropped statement
+    broken: list[Broken] = field(default_factory=list)  # statements that do not parse (skipped one by one)
+    error: str | None = None      # why the cell contributes nothing (cell magic, not found, nothing parses)
 
 
 @dataclass
@@ -128,6 +139,7 @@ class Definitions:
 
     preamble: str
     cells: list[AnswerCell]
+    elsewhere: dict = field(default_factory=dict)   # name -> "cell 7": bound in a cell that is not an answer cell
 
     def defining(self, name: str) -> list[AnswerCell]:
         return [cell for cell in self.cells if name in cell.names]
@@ -136,23 +148,27 @@ class Definitions:
     def code(self) -> str:
         return "\n\n".join([self.preamble] + [cell.code for cell in self.cells if cell.code])
 
+    def defined(self) -> set[str]:
+        return {name for cell in self.cells for name in cell.names}
 
-def _is_literal(node) -> bool:
-    try:
-        ast.literal_eval(node)
-        return True
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-
-
-def _keep(node) -> bool:
-    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return True
-    if isinstance(node, ast.Assign):
-        return all(isinstance(t, ast.Name) for t in node.targets) and _is_literal(node.value)
-    if isinstance(node, ast.AnnAssign):
-        return isinstance(node.target, ast.Name) and node.value is not None and _is_literal(node.value)
-    return False
+    def why_missing(self, name: str) -> str | None:
+        """Why ``name`` may be undefined in the verification though the notebook had it, as advice; or ``None``."""
+        if name in self.defined():
+            return None
+        for cell in self.cells:
+            for broken in cell.broken:
+                if name in broken.names:
+                    return (f"{name} is defined at line {broken.line} of answer cell {cell.grade_id!r}, which does "
+                            f"not parse ({broken.message}): fix that statement")
+        for cell in self.cells:
+            if name in cell.dropped:
+                return (f"your answer uses {name}, defined in answer cell {cell.grade_id!r} by a statement the "
+                        f"grader does not run ({cell.dropped[name]}); define it inside the function that uses it, "
+                        f"or as an import, a literal constant or a plain expression of names and literals")
+        if name in self.elsewhere:
+            return (f"your answer uses {name}, defined in {self.elsewhere[name]}, which is not an answer cell: "
+                    f"the grader runs only the answer cells, so move it into one")
+        return None
 
 
 def _describe(source_lines: list[str], node) -> str:
@@ -160,44 +176,82 @@ def _describe(source_lines: list[str], node) -> str:
     return f"line {node.lineno}: {line[:100]}"
 
 
-def reduce_cell(source: str, grade_id: str) -> AnswerCell:
-    """The kept code of one answer cell's source (see the module's docstring)."""
-    cell = AnswerCell(grade_id=grade_id)
+def _prepared(source: str) -> tuple[str | None, list[str], str | None]:
+    """The cell's text with its IPython magics made ``pass``, what was dropped, and why nothing of it runs."""
     stripped = source.lstrip()
     if stripped.startswith("%%"):
-        cell.error = (f"the answer cell starts with the cell magic {stripped.split()[0]}: it is not Python and "
-                      f"does not run")
-        cell.ignored.append("the whole cell (a cell magic)")
-        return cell
-    lines = []
+        return None, ["the whole cell (a cell magic)"], (
+            f"the answer cell starts with the cell magic {stripped.split()[0]}: it is not Python and does not run")
+    lines, ignored = [], []
     for number, line in enumerate(source.split("\n"), start=1):
         match = MAGIC_LINE.match(line)
         if match:
-            cell.ignored.append(f"line {number}: {line.strip()[:100]} (an IPython magic or shell command)")
+            ignored.append(f"line {number}: {line.strip()[:100]} (an IPython magic or shell command)")
             line = match.group(1) + "pass"
         lines.append(line)
-    text = "\n".join(lines)
+    return "\n".join(lines), ignored, None
+
+
+def parse_answer(source: str) -> tuple[list, list[Broken], list[str], str | None]:
+    """An answer cell's top-level statements, those that do not parse, what was dropped, and a whole-cell error."""
+    text, ignored, error = _prepared(source)
+    if text is None:
+        return [], [], ignored, error
     try:
-        tree = ast.parse(text)
-    except SyntaxError as exc:
-        cell.error = f"SyntaxError in the answer cell: {exc.msg} (line {exc.lineno})"
-        return cell
+        body, broken = statements(text)
     except (ValueError, RecursionError, MemoryError) as exc:
-        cell.error = f"the answer cell cannot be parsed ({type(exc).__name__})"
-        return cell
+        return [], [], ignored, f"the answer cell cannot be parsed ({type(exc).__name__})"
+    if broken and not body:
+        error = f"{broken[0].message} in the answer cell"
+    return body, broken, ignored, error
+
+
+def scope_of(preamble_code: str, bodies: list[list]) -> inert.Scope:
+    """What the names of the answer cells stand for (``bodies``: each cell's top-level statements)."""
+    imports: dict[str, str] = {}
+    ambiguous, rebound = set(), set()
+    for node in [*ast.parse(preamble_code).body, *(n for body in bodies for n in body)]:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, dotted in import_bindings([node]).items():
+                if imports.setdefault(name, dotted) != dotted:
+                    ambiguous.add(name)
+        else:
+            rebound.update(inert.bound_names(node))
+    imported = set(imports)
+    for name in ambiguous | rebound:
+        imports.pop(name, None)
+    return inert.Scope(imports=imports, rebound=rebound | ambiguous, imported=imported)
+
+
+def reduce_cell(source: str, grade_id: str, scope: inert.Scope | None = None, parsed=None) -> AnswerCell:
+    """The kept code of one answer cell's source (see the module's docstring).
+
+    ``scope``: what the names stand for (default: this cell's own imports); ``parsed``: the
+    cell's :func:`parse_answer`, when already done.
+    """
+    cell = AnswerCell(grade_id=grade_id)
+    body, cell.broken, ignored, cell.error = parsed or parse_answer(source)
+    cell.ignored = list(ignored) + [f"line {b.line}: {b.message} (this statement is skipped, the rest of the cell "
+                                    f"runs)" for b in cell.broken]
+    scope = scope or scope_of("", [body])
+    lines = _prepared(source)[0].split("\n") if body else []
     kept = []
-    for node in tree.body:
-        if _keep(node):
+    for node in body:
+        problem = inert.statement_problem(node, scope)
+        if problem is None:
             kept.append(node)
         elif not (isinstance(node, ast.Pass) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))):
-            cell.ignored.append(_describe(lines, node))  # (a bare ``pass`` or string runs nothing either way)
+            described = f"{_describe(lines, node)}; {problem}"  # (a bare ``pass`` or string runs nothing anyway)
+            cell.ignored.append(described)
+            for name in inert.bound_names(node):
+                cell.dropped.setdefault(name, described)
     try:
         cell.code = ast.unparse(ast.Module(body=kept, type_ignores=[]))
         reparsed = ast.parse(cell.code)
     except (ValueError, RecursionError, MemoryError, SyntaxError) as exc:
         cell.code, cell.error = "", f"the answer cell cannot be processed ({type(exc).__name__})"
         return cell
-    if not all(_keep(node) for node in reparsed.body):  # defensive: what runs is exactly what was kept
+    if any(inert.statement_problem(node, scope) for node in reparsed.body):  # defensive: what runs is what was kept
         cell.code, cell.error = "", "the answer cell cannot be processed"
         return cell
     cell.names = defined_names(reparsed)
@@ -248,6 +302,10 @@ def extract(submission_nb, source_nb) -> Definitions:
     """The definitions of ``submission_nb`` that the verification runs (see the module's docstring)."""
     answers = source_answers(source_nb)
     found = locate(submission_nb, answers)
+    code = preamble(source_nb)
+    parsed = {grade_id: parse_answer(cell_source(submission_nb["cells"][index]))
+              for grade_id, (index, _) in found.items()}
+    scope = scope_of(code, [body for body, *_ in parsed.values()])
     cells = []
     for answer in answers:
         if answer.grade_id not in found:
@@ -256,8 +314,23 @@ def extract(submission_nb, source_nb) -> Definitions:
                                           f"(deleted, or its metadata removed and its content changed)"))
             continue
         index, how = found[answer.grade_id]
-        cell = reduce_cell(cell_source(submission_nb["cells"][index]), answer.grade_id)
+        cell = reduce_cell(cell_source(submission_nb["cells"][index]), answer.grade_id, scope,
+                           parsed[answer.grade_id])
         cell.found_by, cell.index = how, index
         cells.append(cell)
     cells.sort(key=lambda c: (c.index < 0, c.index))
-    return Definitions(preamble=preamble(source_nb), cells=cells)
+    answer_cells = {index for index, _ in found.values()}
+    return Definitions(preamble=code, cells=cells, elsewhere=_bound_elsewhere(submission_nb, answer_cells))
+
+
+def _bound_elsewhere(submission_nb, answer_cells: set[int]) -> dict[str, str]:
+    """name -> "cell N" for the names that the submission's other code cells bind at their top level."""
+    bound: dict[str, str] = {}
+    for index, cell in enumerate(submission_nb.get("cells", [])):
+        if cell.get("cell_type") != "code" or index in answer_cells or nbgrader_meta(cell).get("locked"):
+            continue
+        body, *_ = parse_answer(cell_source(cell))
+        for node in body:
+            for name in inert.bound_names(node):
+                bound.setdefault(name, f"cell {index + 1}")
+    return bound

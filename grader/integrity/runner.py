@@ -24,6 +24,8 @@ frames are only evidence of what the functions returned (and, for forbidden call
 
 from __future__ import annotations
 
+import __future__
+import ast
 import importlib
 import json
 import linecache
@@ -94,13 +96,27 @@ def execute_definitions(plan: dict) -> tuple[dict, list[dict]]:
         filename = f"<answer cell {cell.get('grade_id', index)}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         report = {"grade_id": cell.get("grade_id"), "error": None}
-        try:
-            exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - this is the sandbox
-        except BaseException as exc:  # noqa: BLE001 - any failure of the student's definitions
-            kind, message, _ = error_record(exc)
-            report["error"] = f"{kind}: {message}" if message else kind
+        for statement in _one_by_one(code, filename):
+            try:
+                exec(statement, namespace)  # noqa: S102 - this is the sandbox
+            except BaseException as exc:  # noqa: BLE001 - any failure of the student's definitions
+                kind, message, _ = error_record(exc)
+                report["error"] = report["error"] or (f"{kind}: {message}" if message else kind)
         reports.append(report)
     return namespace, reports
+
+
+def _one_by_one(code: str, filename: str):
+    """The cell's statements compiled one at a time (with its ``from __future__`` imports), so that one
+    that raises costs only what it defines; the first error of a cell is reported."""
+    flags = 0
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+            continue
+        yield compile(ast.Module(body=[node], type_ignores=[]), filename, "exec", flags=flags, dont_inherit=True)
 
 
 def run_part(part: dict, namespace: dict, cases: list, guard: Guard) -> dict:

@@ -28,44 +28,11 @@ from dataclasses import dataclass
 
 from grader.checks.forbidden import dotted_name
 
+from . import inert
 from .definitions import MAGIC_LINE, Definitions, cell_source, nbgrader_meta
+from .names import import_bindings, resolve  # re-exported: part of this module's interface
 
 # ----------------------------------------------------------------------------- name resolution
-
-
-def import_bindings(nodes) -> dict[str, str]:
-    """name -> dotted path bound by the ``import`` statements among ``nodes`` (walked recursively)."""
-    bindings: dict[str, str] = {}
-    for top in nodes:
-        for node in ast.walk(top):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        bindings[alias.asname] = alias.name
-                    else:
-                        first = alias.name.split(".")[0]
-                        bindings[first] = first
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                for alias in node.names:
-                    if alias.name == "*":
-                        bindings.setdefault("*", node.module)
-                        bindings[f"*{node.module}"] = node.module
-                    else:
-                        bindings[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return bindings
-
-
-def resolve(parts: list[str], bindings: dict[str, str]) -> str | None:
-    """The dotted path a name chain stands for, through the imports; ``None`` if not from an import."""
-    head = parts[0]
-    if head in bindings and not head.startswith("*"):
-        return ".".join([bindings[head], *parts[1:]])
-    for key, module in bindings.items():
-        if key.startswith("*") and key != "*":
-            loaded = sys.modules.get(module)
-            if loaded is not None and head in getattr(loaded, "__dict__", {}):
-                return ".".join([module, *parts])
-    return None
 
 
 def live_object(dotted: str):
@@ -119,8 +86,8 @@ def _docstrings(tree) -> set[int]:
 
 
 def _top_definitions(definitions: Definitions) -> tuple[dict[str, list], list]:
-    """name -> top-level nodes of the answer cells that bind it (defs, classes, literal constants);
-    and all their top-level import nodes."""
+    """name -> top-level nodes of the answer cells that bind it (defs, classes, the kept assignments,
+    also to several names: ``step, _ = torch.lstm_cell, 0``); and all their top-level import nodes."""
     named: dict[str, list] = {}
     imports = []
     for cell in definitions.cells:
@@ -128,15 +95,11 @@ def _top_definitions(definitions: Definitions) -> tuple[dict[str, list], list]:
             continue
         tree = ast.parse(cell.code)
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                named.setdefault(node.name, []).append(node)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name):
-                        named.setdefault(target.id, []).append(node)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
                 imports.append(node)
+                continue
+            for name in inert.bound_names(node):
+                named.setdefault(name, []).append(node)
     return named, imports
 
 
@@ -242,6 +205,7 @@ SYSTEM_PREFIXES = ("os.", "subprocess.", "shutil.", "glob.", "pathlib.", "io.", 
 SYS_ATTRS = {"setprofile", "settrace", "_getframe", "modules", "meta_path", "path_hooks", "path",
              "addaudithook", "breakpointhook", "excepthook", "displayhook", "stdout", "stderr", "__stdout__",
              "__stderr__", "exit", "setrecursionlimit"}
+SYS_STREAMS = {"stdout", "stderr", "__stdout__", "__stderr__"}  # printing to them is harmless; replacing them is not
 DUNDER_ATTRS = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "gi_frame",
                 "cr_frame", "__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__",
                 "__mro__", "__bases__", "__func__", "__self__", "__defaults__", "__kwdefaults__"}
@@ -250,12 +214,17 @@ BUILTIN_CALLS = {"open": "opens a file", "exec": "executes code from a string", 
                  "exit": "exits the process", "quit": "exits the process", "breakpoint": "starts a debugger",
                  "globals": "reads the notebook's global namespace", "vars": "reads a namespace",
                  "setattr": None, "delattr": None, "input": "waits for input"}
-COUNTERFEIT_METHODS = {"__eq__", "__ne__", "__bool__", "__len__", "__torch_function__", "__torch_dispatch__",
+COUNTERFEIT_METHODS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__",
                        "__array__", "__array_function__", "__array_ufunc__", "__instancecheck__",
                        "__subclasscheck__", "__getattribute__", "__float__", "__index__", "__abs__", "__lt__",
                        "__le__", "__gt__", "__ge__"}
-FILE_WORDS = re.compile(r"solutions|gradebook|grader[/\\.]|reference|autograded|submitted|feedback|\.ipynb|"
-                        r"nbgrader|/work/|\.venv|site-packages|/proc/|/etc/|/root", re.I)
+# The course's and the system's files, named in a string: as a path or a path's part (``"../solutions"``,
+# ``"reference.py"``), not as a word of a message (``print("matches the reference")``).
+FILE_WORDS = re.compile(r"(^|[/\\.])(solutions|gradebook|reference|autograded|submitted|feedback|nbgrader)"
+                        r"([/\\.]|$)|grader[/\\.]|\.ipynb|/work/|\.venv|site-packages|/proc/|/etc/|/root",
+                        re.IGNORECASE)
+# IPython's display functions show outputs; the rest of IPython can rewrite or hide what cells do.
+HARMLESS_IPYTHON = ("IPython.display",)
 NUMBER_LIMIT = 24  # literal numbers in one part's code beyond which it looks hard-coded
 
 
@@ -317,6 +286,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
 
     numbers = 0
     docstrings = _docstrings(tree)
+    local = _local_bindings(tree)
     for node in ast.walk(tree):
         # replacing attributes of modules, or names the notebook imported
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
@@ -327,9 +297,11 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                         replaced = target_of(element)
                         if replaced:
                             note(f"replaces {replaced}" if not isinstance(node, ast.Delete) else f"deletes {replaced}")
-                    elif isinstance(element, ast.Name) and element.id in protected_names:
+                    elif isinstance(element, ast.Name) and element.id in protected_names and \
+                            id(element) not in local:
                         note(f"rebinds {element.id}, which the notebook imported")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected_names:
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected_names \
+                and id(node) not in local:
             note(f"redefines {node.name}, which the notebook imported")
         if isinstance(node, ast.ClassDef):
             defined = {item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
@@ -347,7 +319,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
             parts = dotted_name(node.func)
             if parts:
                 dotted = resolve(parts, bindings) or ".".join(parts)
-                if parts == ["get_ipython"] or dotted.startswith("IPython"):
+                if parts == ["get_ipython"] or _ipython_internals(dotted):
                     note("uses IPython's API (get_ipython), which can rewrite or hide what cells do")
                 if dotted in EXITS or parts in (["exit"], ["quit"]):
                     note(f"calls {dotted} (ends or signals the process)")
@@ -364,7 +336,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                 elif dotted.startswith(SYSTEM_PREFIXES) or dotted.split(".")[0] in ("subprocess", "shutil", "ctypes",
                                                                                      "gc", "socket", "pathlib"):
                     note(f"calls {dotted} (files, processes or the interpreter's internals)")
-                elif dotted.startswith("sys.") and dotted.split(".")[1] in SYS_ATTRS:
+                elif dotted.startswith("sys.") and dotted.split(".")[1] in SYS_ATTRS - SYS_STREAMS:
                     note(f"uses {dotted} (the interpreter's internals)")
                 elif parts[-1] in ("read_text", "read_bytes", "write_text", "write_bytes", "iterdir", "rglob") \
                         and len(parts) > 1:
@@ -377,7 +349,7 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                 note(f"uses .{node.attr} (the interpreter's internals)")
             parts = dotted_name(node)
             resolved = resolve(parts, bindings) if parts else None
-            if resolved and resolved.startswith("sys.") and resolved.split(".")[1] in SYS_ATTRS and \
+            if resolved and resolved.startswith("sys.") and resolved.split(".")[1] in SYS_ATTRS - SYS_STREAMS and \
                     resolved.split(".")[1] not in ("exit",):
                 note(f"uses {resolved} (the interpreter's internals)")
             if resolved and resolved.startswith("grader") and not resolved.startswith("grader.checks.check"):
@@ -389,9 +361,11 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
                 note("uses __builtins__ (the interpreter's internals)")
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
             for module in modules:
                 head = module.split(".")[0]
-                if head in ("IPython", "ipykernel"):
+                display_only = module == "IPython" and names in ([], ["display"])  # its uses are read as calls
+                if _ipython_internals(module) and not display_only:
                     note(f"imports {module} (IPython's internals)")
                 elif head in ("ctypes", "cffi", "gc", "subprocess", "pty", "socket", "importlib", "inspect",
                               "builtins", "pickle", "marshal", "dill", "runpy", "multiprocessing"):
@@ -414,6 +388,29 @@ def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=()
     if part_code and numbers > NUMBER_LIMIT:
         note(f"contains {numbers} literal numbers (hard-coded outputs?)")
     return found
+
+
+def _ipython_internals(dotted: str) -> bool:
+    """Whether ``dotted`` is part of IPython other than its display functions."""
+    return dotted.split(".")[0] in ("IPython", "ipykernel") and \
+        not any(dotted == m or dotted.startswith(m + ".") for m in HARMLESS_IPYTHON)
+
+
+def _local_bindings(tree) -> set[int]:
+    """ids of the name and definition nodes that bind a function's local variable (not declared ``global``):
+    rebinding ``check`` inside a function changes nothing outside it."""
+    local: set[int] = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        inner = [n for child in ast.iter_child_nodes(function) for n in ast.walk(child)]
+        declared = {name for n in inner if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names}
+        for n in inner:
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in declared:
+                local.add(id(n))
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name not in declared:
+                local.add(id(n))
+    return local
 
 
 def cell_label(cell, index: int) -> str:

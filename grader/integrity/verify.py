@@ -28,6 +28,7 @@ import ast
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import struct
@@ -133,6 +134,8 @@ class PartVerdict:
     ename: str = ""      # the exception name a failing check() would raise
     suspicious: list = field(default_factory=list)
     cases: int = 0
+    advice: list = field(default_factory=list)   # why a name the part needs is missing here (see _advice)
+    lost_in_runner: bool = False  # it passed in the submitted notebook and failed only in the verification
 
     def output_text(self) -> str:
         return self.message
@@ -872,12 +875,27 @@ class Verifier:
                 continue
             raw = results.get(plan.grade_id)
             self._judge(verdict, check, plan, raw, defs, cell_reports)
+            self._explain(verdict, defs, raw_nb if raw_nb is not None else submission_nb)
 
         elapsed = time.monotonic() - started
         return NotebookVerdict(parts=verdicts, suspicious=_unique(suspicious), ignored=ignored,
                                sandboxed=settings.sandboxed, seconds=round(elapsed, 3),
                                runner_seconds=round(sum(r.seconds for r in runs), 3),
                                startup_wait=round(startup_wait, 3), runners=len(runs))
+
+    @staticmethod
+    def _explain(verdict: PartVerdict, defs, submitted_nb) -> None:
+        """Say, in a failing part's message, what the student can do when the verification lacked a
+        name their notebook had; flag the part when their own test cell had passed."""
+        if verdict.passed:
+            return
+        verdict.lost_in_runner = _passed_in_notebook(submitted_nb, verdict.grade_id)
+        extra = [why.rstrip(".") + "." for why in verdict.advice if why not in verdict.message]
+        if verdict.lost_in_runner:
+            extra.insert(0, "It passed in your notebook, but the grader runs only the answer cells' imports, "
+                            "definitions and plain assignments" + (":" if extra else " (see above)."))
+        if extra:
+            verdict.message += "\n" + " ".join(extra)
 
     # -- deciding one part
     def _judge(self, verdict: PartVerdict, check, plan: PartPlan, raw, defs, cell_reports) -> None:
@@ -902,6 +920,8 @@ class Verifier:
         if raw["status"] == "undefined":
             verdict.ename = "NameError"
             verdict.message = _undefined_message(plan.name, defs, cell_reports)
+            verdict.advice = [why for why in [defs.why_missing(plan.name)] if why] or \
+                _advice(defs, [r.get("error") for r in cell_reports or [] if isinstance(r, dict)])
             return
         outcomes_raw = raw.get("outcomes")
         flat = self.expectations.flat(check, plan)
@@ -958,6 +978,7 @@ class Verifier:
                         likely, also = [], []
                     verdict.message = format_failure(check, failures[0][0], first[0], len(cases), seed, hidden,
                                                       first[1], likely, also)
+                    verdict.advice = _advice(defs, [got.error[1] for _, got in failures[:1] if got.error])
                     verdict.cases = total + passed
                     return
             total += passed
@@ -971,7 +992,25 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+MISSING_NAME = re.compile(r"name '(\w+)' is not defined")
+
+
+def _advice(defs, texts) -> list[str]:
+    """For each ``name '...' is not defined`` in ``texts``: why the verification lacks it (see
+    :meth:`~.definitions.Definitions.why_missing`), when that is known."""
+    advice = []
+    for text in texts:
+        for name in MISSING_NAME.findall(str(text)):
+            why = defs.why_missing(name)
+            if why and why not in advice:
+                advice.append(why)
+    return advice
+
+
 def _undefined_message(name: str, defs, cell_reports: list) -> str:
+    why = defs.why_missing(name)
+    if why:
+        return f"name {name!r} is not defined: {why}."
     problems = []
     for cell in defs.cells:
         if cell.error:
@@ -980,6 +1019,7 @@ def _undefined_message(name: str, defs, cell_reports: list) -> str:
         if isinstance(report, dict) and report.get("error"):
             problems.append(f"running the definitions of answer cell {report.get('grade_id')!r} raised "
                             f"{str(report['error'])[:200]}")
+            problems += _advice(defs, [report["error"]])
     defining = defs.defining(name)
     if not defining:
         text = f"name {name!r} is not defined: no answer cell defines {name}."
@@ -988,6 +1028,26 @@ def _undefined_message(name: str, defs, cell_reports: list) -> str:
     if problems:
         text += " " + " ".join(p.rstrip(".") + "." for p in problems[:3])
     return text
+
+
+def _passed_in_notebook(raw_nb, grade_id: str) -> bool:
+    """Whether the submitted notebook's own test cell ``grade_id`` showed check()'s pass summary (and no
+    error). ``raw_nb`` is the file as the student handed it in: any part of it may be malformed."""
+    cells = raw_nb.get("cells") if isinstance(raw_nb, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        if not isinstance(nbgrader, dict) or nbgrader.get("grade_id") != grade_id or cell.get("cell_type") != "code":
+            continue
+        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        texts = []
+        for output in outputs:
+            if not isinstance(output, dict) or output.get("output_type") == "error":
+                return False
+            text = output.get("text", "")
+            texts.append("".join(t for t in text if isinstance(t, str)) if isinstance(text, list) else str(text))
+        return "cases pass (" in "".join(texts)
+    return False
 
 
 def counterfeit(value, depth=0) -> list[str]:
