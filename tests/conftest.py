@@ -16,3 +16,13 @@ def _seed_torch():
 
 
 pytest_plugins = ["book_fixtures"]
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    """A trusted verification with short per-part limits, shared by a test module's slow tests."""
+    from grader.integrity.verify import Verifier, VerifySettings
+
+    v = Verifier(VerifySettings(part_timeout=20.0, definitions_timeout=20.0))
+    yield v
+    v.close()

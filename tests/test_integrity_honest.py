@@ -20,7 +20,7 @@ from grader.checks import CHECKS, forbidden, run_check
 from grader.checks.core import VISIBLE_SEEDS
 from grader.integrity import sandbox, static
 from grader.integrity.definitions import Definitions, extract, reduce_cell, scope_of
-from grader.integrity.verify import Verifier, VerifySettings, _passed_in_notebook, plan_parts
+from grader.integrity.verify import _passed_in_notebook, plan_parts
 
 from exercise_helpers import define, source_notebook
 from hostile.honest import VARIANTS, answers, notebook
@@ -147,13 +147,6 @@ def _with_answer(name: str, **changed: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- slow: the real runner
-
-
-@pytest.fixture(scope="module")
-def verifier():
-    v = Verifier(VerifySettings(part_timeout=20.0, definitions_timeout=20.0))
-    yield v
-    v.close()
 
 
 @pytest.mark.slow

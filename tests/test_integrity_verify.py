@@ -88,13 +88,6 @@ def test_counterfeit_outputs_fail_the_comparison(make, problem):
 needs_sandbox = pytest.mark.skipif(not sandbox.available(), reason="no sandbox here")
 
 
-@pytest.fixture(scope="module")
-def verifier():
-    v = Verifier(VerifySettings(part_timeout=20.0, definitions_timeout=20.0))
-    yield v
-    v.close()
-
-
 @pytest.mark.slow
 @needs_sandbox
 def test_honest_solutions_pass_every_part_and_the_release_fails_each_with_not_implemented(verifier):
