@@ -18,16 +18,20 @@ outside it whatever the zip holds; a file cut short by a limit is deleted at onc
 
 Names: an entry flagged UTF-8 is UTF-8; an unflagged name is taken as UTF-8 when its bytes are
 valid UTF-8 (many tools write UTF-8 without the flag), else as cp437, the zip specification's
-encoding (what Windows's own zip writes in Western locales: ``é`` is byte 0x82 there). A zip whose
-flagged names are not valid UTF-8 cannot be read by Python's ``zipfile``: a clear error.
+encoding (what Windows's own zip writes in Western locales: ``é`` is byte 0x82 there). A name
+flagged UTF-8 that is not valid UTF-8 (which Python's ``zipfile`` refuses, for the whole zip) has
+its flag cleared in a patched view of the zip, so it is read as cp437 too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import shutil
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,45 +190,135 @@ class _Extraction:
         if info.file_size > limit:
             return self.refuse(name, _size_reason(limit, kind), kind)
         budget = MAX_TOTAL_BYTES - self.total
-        total_reason = f"the zip holds more than {MAX_TOTAL_BYTES // 2**30} GiB"
         if info.file_size > budget:
-            return self.refuse_over_limit(name, total_reason)
+            return self.refuse_over_limit(name, _total_reason())
         try:
             fd = _open_below(self.target, parts)
         except OSError as exc:
             return self.refuse(name, f"cannot be written here: {exc.strerror}", "refused_zip_entry")
+        try:
+            self.total += self._copy(info, fd, limit, budget)
+        except _TooLarge:
+            _unlink_below(self.target, parts)
+            return self.refuse(name, _size_reason(limit, kind), kind)
+        except _OverTotal:
+            _unlink_below(self.target, parts)
+            return self.refuse_over_limit(name, _total_reason())
+        except Exception as exc:  # corrupt, encrypted, an unsupported method...: only this entry is lost
+            _unlink_below(self.target, parts)
+            return self.refuse(name, f"cannot be read ({type(exc).__name__}: {exc})", "refused_zip_entry")
+        return None
+
+    def _copy(self, info: zipfile.ZipInfo, fd: int, limit: int, budget: int) -> int:
+        """Copy the entry into ``fd`` (closed after), stopping past ``limit`` or ``budget`` bytes."""
         written = 0
         with os.fdopen(fd, "wb") as out, self.archive.open(info) as source:
+            while chunk := source.read(1 << 20):
+                written += len(chunk)
+                if written > limit:  # the header lied about the size
+                    raise _TooLarge
+                if written > budget:
+                    raise _OverTotal
+                out.write(chunk)
+        return written
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _OverTotal(Exception):
+    pass
+
+
+def _total_reason() -> str:
+    return f"the zip holds more than {MAX_TOTAL_BYTES // 2**30} GiB"
+
+
+class _PatchedFile(io.RawIOBase):
+    """A read-only view of a file with some bytes replaced (``patches``: offset -> byte)."""
+
+    def __init__(self, handle, patches: dict[int, int]):
+        super().__init__()
+        self.handle, self.patches = handle, patches
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+    def readinto(self, buffer) -> int:
+        start = self.handle.tell()
+        count = self.handle.readinto(buffer)
+        for offset, value in self.patches.items():
+            if start <= offset < start + count:
+                buffer[offset - start] = value
+        return count
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
+def _false_utf8_flags(handle) -> dict[int, int]:
+    """Patches clearing the UTF-8 flag (bit 11) of every entry whose name is not UTF-8, in the central
+    directory and the local header, so that ``zipfile`` reads those names like unflagged ones."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(max(0, size - 65557))
+    tail = handle.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return {}
+    directory_size, directory_offset = struct.unpack("<II", tail[end + 12:end + 20])
+    handle.seek(directory_offset)
+    directory = handle.read(directory_size)
+    patches, position = {}, 0
+    while directory[position:position + 4] == b"PK\x01\x02" and position + 46 <= len(directory):
+        flags, = struct.unpack("<H", directory[position + 8:position + 10])
+        name_length, extra_length, comment_length = struct.unpack("<HHH", directory[position + 28:position + 34])
+        local, = struct.unpack("<I", directory[position + 42:position + 46])
+        name = directory[position + 46:position + 46 + name_length]
+        if flags & 0x800:
             try:
-                while chunk := source.read(1 << 20):
-                    written += len(chunk)
-                    if written > limit:  # the header lied about the size
-                        raise ValueError(_size_reason(limit, kind))
-                    if written > budget:
-                        raise OverflowError(total_reason)
-                    out.write(chunk)
-            except (ValueError, OverflowError, zipfile.BadZipFile, OSError, EOFError) as exc:
-                out.close()
-                _unlink_below(self.target, parts)
-                if isinstance(exc, OverflowError):
-                    return self.refuse_over_limit(name, str(exc))
-                if isinstance(exc, ValueError):
-                    return self.refuse(name, str(exc), kind)
-                return self.refuse(name, f"corrupt entry ({exc})", "refused_zip_entry")
-        self.total += written
-        return None
+                name.decode("utf-8")
+            except UnicodeDecodeError:
+                patches[directory_offset + position + 9] = (flags >> 8) & ~0x08
+                patches[local + 7] = (flags >> 8) & ~0x08  # the local header's flags, same bits
+        position += 46 + name_length + extra_length + comment_length
+    return patches
+
+
+def _open_archive(zip_path: Path, stack: contextlib.ExitStack) -> zipfile.ZipFile:
+    """``zipfile.ZipFile(zip_path)``, also for a zip whose names are flagged UTF-8 but are not
+    (those are then read as cp437, like unflagged names); closed with ``stack``."""
+    try:
+        return stack.enter_context(zipfile.ZipFile(zip_path))
+    except UnicodeDecodeError:
+        pass
+    view = stack.enter_context(_PatchedFile(open(zip_path, "rb"), {}))  # noqa: SIM115 (closed by the view)
+    view.patches = _false_utf8_flags(view.handle)
+    view.seek(0)
+    try:
+        return stack.enter_context(zipfile.ZipFile(view))
+    except (UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        raise SubmissionsError(f"{zip_path}: an entry's name is marked UTF-8 but is not valid UTF-8, and the "
+                               f"zip's directory could not be repaired ({exc}): re-create the zip (e.g. with "
+                               f"7-Zip) or grade the extracted folder") from None
 
 
 def safe_extract(zip_path: Path, target: Path) -> list[Rejected]:
     """Extract ``zip_path`` into the (new, empty) folder ``target``; return the entries left out."""
     target.mkdir(parents=True, exist_ok=False)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except UnicodeDecodeError as exc:
-        raise SubmissionsError(f"{zip_path}: an entry's name is marked UTF-8 but is not valid UTF-8 ({exc}); "
-                               f"Python's zipfile cannot read such a zip: re-create it (e.g. with 7-Zip) or "
-                               f"grade the extracted folder") from None
-    with archive:
+    with contextlib.ExitStack() as stack:
+        archive = _open_archive(zip_path, stack)
         extraction = _Extraction(archive, target.resolve())
         for info in archive.infolist():
             extraction.entry(info)
