@@ -159,6 +159,14 @@ def test_hidden_student_folder_is_a_student_and_junk_is_not(tmp_path):
     assert found.problems == []
 
 
+def test_a_wrapper_with_a_hidden_file_or_a_hidden_student(tmp_path):
+    _touch(tmp_path / "class" / "alice" / A / f"{A}.ipynb")
+    _touch(tmp_path / ".gitignore", b"*.pyc\n")
+    assert submissions.discover(tmp_path, [A]).students == ["alice"]  # looked through 'class/'
+    _touch(tmp_path / "class" / ".bob" / A / f"{A}.ipynb")
+    assert submissions.discover(tmp_path, [A]).students == [".bob", "alice"]
+
+
 def test_a_student_whose_only_entries_were_refused_gets_a_row(tmp_path):
     _touch(tmp_path / "class" / "alice" / A / f"{A}.ipynb")
     rejected = [unzip.Rejected(f"class/only-link/{A}/{A}.ipynb", "symbolic link"),
@@ -231,6 +239,20 @@ def test_an_entry_whose_header_lies_about_its_size_is_not_kept(tmp_path, monkeyp
     assert not (tmp_path / "out" / "class" / "b" / A / f"{A}.ipynb").exists()  # cut off, then deleted
     assert [r.name for r in rejected] == [f"class/b/{A}/{A}.ipynb"]
     assert "Bad CRC-32" in rejected[0].reason
+
+
+def test_an_encrypted_or_unsupported_entry_costs_only_itself(tmp_path):
+    _zip(tmp_path / "c.zip", {f"class/a/{A}/{A}.ipynb": b"{}", f"class/b/{A}/{A}.ipynb": b"{}",
+                              f"class/c/{A}/{A}.ipynb": b"{}"})
+    data = bytearray((tmp_path / "c.zip").read_bytes())
+    records = [i for i in range(len(data)) if data[i:i + 4] == b"PK\x01\x02"]
+    data[records[0] + 8] |= 0x01  # a: "encrypted"
+    data[records[1] + 10:records[1] + 12] = (99).to_bytes(2, "little")  # b: compression method 99
+    (tmp_path / "c.zip").write_bytes(bytes(data))
+    rejected = unzip.safe_extract(tmp_path / "c.zip", tmp_path / "out")
+    assert [(r.name.split("/")[1], r.kind) for r in rejected] == [("a", "refused_zip_entry"), ("b", "refused_zip_entry")]
+    assert "encrypted" in rejected[0].reason and "cannot be read" in rejected[1].reason
+    assert sorted(p.parent.parent.name for p in (tmp_path / "out").rglob("*.ipynb")) == ["c"]
 
 
 # ============================================================================ formula-safe CSV

@@ -88,7 +88,8 @@ def _looks_like_student(folder: Path, known: set[str]) -> bool:
 def find_root(folder: Path, known: set[str]) -> Path:
     """Look through up to three wrapping folders that hold nothing but one folder of students."""
     for _ in range(3):
-        entries = _visible_entries(folder)
+        entries = [entry for entry in _visible_entries(folder)  # a stray '.gitignore' makes no class
+                   if not entry.name.startswith(".") or entry.is_dir(follow_symlinks=False)]
         directories = [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
         if len(entries) != 1 or len(directories) != 1:
             break

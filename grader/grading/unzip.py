@@ -28,11 +28,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import lzma
 import os
 import shutil
 import stat
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,10 @@ MAX_TOTAL_BYTES = 8 * 2**30       # the whole zip, extracted
 MAX_ENTRIES = 50_000              # entries of the zip (files and folders, junk excluded)
 EXTRACTOR_VERSION = 2             # bump when extraction changes: a zip is then extracted again
 NEEDED_SUFFIXES = (".ipynb",)
+# What reading one entry can raise: corrupt data or CRC, a name that does not decode (ValueError),
+# encryption (RuntimeError), a compression method zipfile lacks (NotImplementedError).
+UNREADABLE = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, RuntimeError,
+              NotImplementedError)
 NEEDED_NAMES = ("timestamp.txt",)
 
 
@@ -204,7 +210,7 @@ class _Extraction:
         except _OverTotal:
             _unlink_below(self.target, parts)
             return self.refuse_over_limit(name, _total_reason())
-        except Exception as exc:  # corrupt, encrypted, an unsupported method...: only this entry is lost
+        except UNREADABLE as exc:  # only this entry is lost
             _unlink_below(self.target, parts)
             return self.refuse(name, f"cannot be read ({type(exc).__name__}: {exc})", "refused_zip_entry")
         return None
