@@ -224,6 +224,22 @@ def test_entry_count_and_total_size_limits(tmp_path, monkeypatch):
     assert all("more than 0 GiB" in r.reason for r in rejected)
 
 
+def test_a_flood_of_entries_gives_a_bounded_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(unzip, "MAX_ENTRIES", 2)
+    monkeypatch.setattr(unzip, "MAX_REPORTED_FOLDERS", 2)
+    with zipfile.ZipFile(tmp_path / "c.zip", "w") as archive:
+        archive.writestr(f"class/a/{A}/{A}.ipynb", b"{}")
+        archive.writestr(f"class/b/{A}/{A}.ipynb", b"{}")
+        for i in range(30):  # links, each in a folder of its own: unsafe, and past the limit
+            info = zipfile.ZipInfo(f"class/s{i}/{A}/{A}.ipynb")
+            info.external_attr = (0o120777) << 16
+            archive.writestr(info, b"/etc/passwd")
+    rejected = unzip.safe_extract(tmp_path / "c.zip", tmp_path / "out")
+    assert [(r.name, r.count) for r in rejected] == [(f"class/s0/{A}/", 1), (f"class/s1/{A}/", 1), ("./", 28)]
+    found = submissions.discover(tmp_path / "out", [A], rejected)
+    assert found.students == ["a", "b", "s0", "s1"] and len(found.problems) == 1
+
+
 def test_an_entry_whose_header_lies_about_its_size_is_not_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(unzip, "MAX_TOTAL_BYTES", 3000)
     archive = _zip(tmp_path / "c.zip", {f"class/a/{A}/{A}.ipynb": b"x" * 2000, f"class/b/{A}/{A}.ipynb": b"y" * 2000})

@@ -7,8 +7,10 @@ assignment its path starts with) when:
   symbolic link or another special file, its name holds a NUL;
 * it is over a limit (``refused_zip_entry``): one file over :data:`MAX_ENTRY_BYTES` (checked while
   it is written, so a lying header gains nothing), the zip's entries past :data:`MAX_ENTRIES`, or
-  past :data:`MAX_TOTAL_BYTES` extracted in all; it repeats an earlier name; it is corrupt. Entries
-  refused for the zip-wide limits are reported once per folder (``N entries in 'a/b/' ...``);
+  past :data:`MAX_TOTAL_BYTES` extracted in all; it repeats an earlier name; it cannot be read
+  (corrupt, encrypted, an unknown compression). Entries refused for the zip-wide limits are reported
+  once per folder (``N entries in 'a/b/' ...``; past :data:`MAX_REPORTED_FOLDERS` folders, once for
+  the rest of the zip, ``'./'``), so the report stays small whatever the zip holds;
 * it is not needed (``extra_files``): a file that is not a notebook nor ``timestamp.txt`` and is
   larger than :data:`MAX_EXTRA_BYTES` (grading never shows extra files to the notebook);
 * it is junk (:func:`.names.is_junk`: ``__MACOSX/``, ``.DS_Store``...): skipped without a report.
@@ -44,6 +46,7 @@ MAX_ENTRY_BYTES = 256 * 2**20     # one extracted file
 MAX_EXTRA_BYTES = 2**20           # one file that is neither a notebook nor timestamp.txt
 MAX_TOTAL_BYTES = 8 * 2**30       # the whole zip, extracted
 MAX_ENTRIES = 50_000              # entries of the zip (files and folders, junk excluded)
+MAX_REPORTED_FOLDERS = 1000       # folders with entries refused by the zip-wide limits, reported one by one
 EXTRACTOR_VERSION = 2             # bump when extraction changes: a zip is then extracted again
 NEEDED_SUFFIXES = (".ipynb",)
 # What reading one entry can raise: corrupt data or CRC, a name that does not decode (ValueError),
@@ -166,19 +169,21 @@ class _Extraction:
 
     def refuse_over_limit(self, name: str, reason: str) -> None:
         folder = name.replace("\\", "/").rstrip("/").rpartition("/")[0] + "/"
+        if folder not in self.over_limit and len(self.over_limit) >= MAX_REPORTED_FOLDERS:
+            folder = "./"  # the rest of the zip, reported as a whole (to the class, not a student)
         item = self.over_limit.setdefault(folder, Rejected(folder, reason, "refused_zip_entry", 0))
         item.count += 1
 
     def entry(self, info: zipfile.ZipInfo) -> None:
         name = _decoded_name(info)
         parts, reason = check_entry(info)
-        if parts is None:
-            return self.refuse(name, reason)
-        if any(is_junk(part) for part in parts):
+        if parts is not None and any(is_junk(part) for part in parts):
             return None
-        self.entries += 1
+        self.entries += 1  # unsafe ones too: 200,000 links must not make 200,000 reports
         if self.entries > MAX_ENTRIES:
             return self.refuse_over_limit(name, f"the zip holds more than {MAX_ENTRIES} entries")
+        if parts is None:
+            return self.refuse(name, reason)
         if info.is_dir() or name.endswith("/"):
             try:
                 os.close(_open_dirs(self.target, parts))
