@@ -157,9 +157,9 @@ def look_alike_section(students: list[str]) -> list[str]:
     if not groups:
         return []
     out = [f'<h2 id="look-alikes">Student ids that look alike ({len(groups)})</h2>',
-           "<p>These ids differ only by Unicode normalization (e.g. <code>é</code> as one character or as "
-           "<code>e</code> plus an accent), by case, or by compatibility forms: each is a separate row, "
-           "so check whether they are the same student.</p><ul>"]
+           ("<p>These ids differ only by Unicode normalization (e.g. <code>é</code> as one character or as "
+            "<code>e</code> plus an accent), by case, or by compatibility forms: each is a separate row, "
+            "so check whether they are the same student.</p><ul>")]
     out += [f"<li>{_e(' · '.join(describe(student) for student in group))}</li>" for group in groups]
     out.append("</ul>")
     return out
