@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 import grading_class as g
-from grader.grading import report, submissions, validate
+from grader.grading import report, submissions, unzip, validate
 from grader.grading.cli import build_parser, options_from, parse_size
 from grader.grading.course import hidden_lines, load_spec, normalized, strip_hidden
 from grader.grading.feedback import RedactHiddenTests, ReduceTracebacks, ScrubHiddenText
@@ -94,7 +94,7 @@ def test_safe_extract_keeps_good_entries_and_rejects_every_way_out(tmp_path):
 
 
 def test_oversized_entry_is_rejected_even_if_its_header_lies(tmp_path, monkeypatch):
-    monkeypatch.setattr(submissions, "MAX_ENTRY_BYTES", 1000)
+    monkeypatch.setattr(unzip, "MAX_ENTRY_BYTES", 1000)
     archive = _zip(tmp_path / "big.zip", [("alice/01_hidden_state/a.ipynb", b"x" * 5000),
                                           ("alice/01_hidden_state/small.txt", b"ok")])
     rejected = submissions.safe_extract(archive, tmp_path / "out")

@@ -10,7 +10,9 @@ new Python per kernel with ``--fresh-kernels``). Only the coordinator writes the
 Modules, one job each:
 
 * :mod:`.cli`: the command line; :mod:`.coordinator`: one run, from discovery to the results.
-* :mod:`.submissions`: safe unzipping and discovery of ``<student>/<assignment>/`` folders.
+* :mod:`.submissions`: discovery of ``<student>/<assignment>/`` folders (a row for every student);
+  :mod:`.unzip`: safe, bounded extraction of a class's zip; :mod:`.names`: junk names, student ids
+  from folder names, look-alike ids.
 * :mod:`.course`: the assignments of ``solutions/``, prepared in the workspace with nbgrader's
   ``GenerateAssignment`` (the gradebook's record of cells, points and hidden tests).
 * :mod:`.validate`: reading one submitted notebook and repairing what can be repaired (wrong name,
@@ -23,7 +25,8 @@ Modules, one job each:
   :mod:`.zygote`, the kernel template; :mod:`.limits`, the resource-limit wrapper.
 * :mod:`.gradebook`: all writes to the real nbgrader gradebook, from the coordinator only.
 * :mod:`.feedback`: nbgrader's ``GenerateFeedback`` with hidden tests and tracebacks removed.
-* :mod:`.results`: statuses, per-submission results and ``grades.csv``; :mod:`.report`:
+* :mod:`.results`: statuses, per-submission results and ``grades.csv`` (formula-safe through
+  :mod:`.csvsafe`); :mod:`.report`:
   ``report.html``; :mod:`.progress`: the progress bar; :mod:`.settings`: the limits.
 
 Seams for what comes next:

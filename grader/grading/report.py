@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .course import AssignmentSpec
+from .names import describe, look_alikes
 from .results import SEVERITY, STATUSES, Row, format_score
 
 CSS = """
@@ -150,6 +151,20 @@ def assignment_section(name: str, spec: AssignmentSpec, rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def look_alike_section(students: list[str]) -> list[str]:
+    """Groups of ids that show the same to a reader (NFC vs NFD, case, NFKC), each id with its details."""
+    groups = look_alikes(students)
+    if not groups:
+        return []
+    out = [f'<h2 id="look-alikes">Student ids that look alike ({len(groups)})</h2>',
+           ("<p>These ids differ only by Unicode normalization (e.g. <code>é</code> as one character or as "
+            "<code>e</code> plus an accent), by case, or by compatibility forms: each is a separate row, "
+            "so check whether they are the same student.</p><ul>")]
+    out += [f"<li>{_e(' · '.join(describe(student) for student in group))}</li>" for group in groups]
+    out.append("</ul>")
+    return out
+
+
 def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:
     """The whole page."""
     by_assignment: dict[str, list[Row]] = defaultdict(list)
@@ -210,6 +225,7 @@ def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str
                                                         if extra else ""))
             out.append(f"<tr><td>{_e(name)}</td><td>{', '.join(people)}</td></tr>")
         out.append("</table>")
+    out += look_alike_section(students)
     if problems:
         out.append(f"<h2>Problems with the submissions as a whole ({len(problems)})</h2><ul>")
         out += [f"<li>{_e(problem)}</li>" for problem in problems]

@@ -8,10 +8,11 @@ among its notes (``ok`` when there are none) and its ``reason`` joins the notes'
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .csvsafe import read_csv, write_csv
+from .names import valid_text
 
 # The status vocabulary, most serious first. Each: what it means and what happened to the grade.
 STATUSES: dict[str, str] = {
@@ -35,6 +36,10 @@ STATUSES: dict[str, str] = {
     "old_nbformat": "the notebook was in an old format (nbformat < 4) and was converted before grading",
     "unsafe_zip_entry": "entries of the zip that climb out of the folder, are absolute or are links were "
                         "not extracted; the rest was graded",
+    "refused_zip_entry": "entries of the zip over a limit (a file too large, too many entries or bytes in the "
+                         "zip), repeated or corrupt were not extracted; the rest was graded",
+    "odd_name": "the student's id needs a look: the folder name is not valid UTF-8 (shown with \\xNN escapes), "
+                "is hidden (starts with '.'), or looks like another student's id (Unicode normalization, case)",
     "extra_files": "extra notebooks or files were submitted; they were ignored",
     "unsandboxed": "graded WITHOUT a sandbox (the instructor passed --unsandboxed): student code could "
                    "read files and use the network while it ran",
@@ -56,6 +61,7 @@ class Note:
     def __post_init__(self):
         if self.kind not in STATUSES:
             raise ValueError(f"unknown status {self.kind!r}")
+        self.text = valid_text(self.text)  # a file name's undecodable bytes must not break the CSV
 
 
 @dataclass
@@ -168,23 +174,19 @@ def write_grades_csv(path: Path, rows: list[Row], part_columns: list[str]) -> No
     Columns: ``student``, ``assignment``, one per graded part (``<assignment>:<grade id>``; empty
     where the part belongs to another assignment), ``total``, ``max_score``, ``status``, ``reason``,
     ``sandboxed`` (``yes``; ``no`` when graded with ``--unsandboxed``; empty when nothing ran).
-    Written to a temporary file and renamed, so a reader never sees half a file.
+    Formula-safe (see :mod:`.csvsafe`: a text cell starting with ``'`` had one added); written to
+    a temporary file and renamed, so a reader never sees half a file.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(csv_columns(part_columns))
+    table = []
     for row in sorted(rows, key=lambda r: (r.result.student, r.result.assignment)):
         scores = {part.column: format_score(part.score) for part in row.result.parts}
-        writer.writerow([row.result.student, row.result.assignment,
-                         *(scores.get(column, "") for column in part_columns),
-                         format_score(row.result.total), format_score(row.result.max_score),
-                         row.status, row.reason, {True: "yes", False: "no"}.get(row.result.sandboxed, "")])
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(buffer.getvalue(), encoding="utf-8")
-    temporary.replace(path)
+        table.append([row.result.student, row.result.assignment,
+                      *(scores.get(column, "") for column in part_columns),
+                      format_score(row.result.total), format_score(row.result.max_score),
+                      row.status, row.reason, {True: "yes", False: "no"}.get(row.result.sandboxed, "")])
+    write_csv(path, csv_columns(part_columns), table, numeric={*part_columns, "total", "max_score"})
 
 
 def read_grades_csv(path: Path) -> list[dict]:
-    """The rows of a ``grades.csv`` as dicts (for tests and scripts)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    """The rows of a ``grades.csv`` as dicts, exact texts recovered (for tests and scripts)."""
+    return read_csv(path)

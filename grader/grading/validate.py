@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import AssignmentSpec, normalized
+from .names import is_junk
 from .results import Note
 
-IGNORED = {".ipynb_checkpoints", "__MACOSX", "__pycache__", ".DS_Store", "Thumbs.db"}
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 DEFINES = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
@@ -60,14 +60,14 @@ def list_files(folder: Path) -> tuple[list[str], list[str]]:
     """``(files, links)``: paths relative to ``folder`` (POSIX form), sorted; links are not followed."""
     files, links = [], []
     for directory, subdirs, names in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if d not in IGNORED)
+        subdirs[:] = sorted(d for d in subdirs if not is_junk(d))
         base = Path(directory)
         for d in list(subdirs):
             if (base / d).is_symlink():
                 links.append((base / d).relative_to(folder).as_posix())
                 subdirs.remove(d)
         for name in sorted(names):
-            if name in IGNORED:
+            if is_junk(name):
                 continue
             path = base / name
             relative = path.relative_to(folder).as_posix()
