@@ -168,6 +168,36 @@ def test_report_and_not_graded_pages_are_inert():
     assert_csp_first(missing)
 
 
+def render_formgrade(nb: dict) -> str:
+    """A submission's page as nbgrader's formgrader renders it: its own ``HTMLExporter``, built from
+    the course's ``nbgrader_config.py`` and formgrader's template settings (nbgrader's
+    ``FormgradeExtension.build_extra_config`` and ``SubmissionHandler.get``)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    from grader.grading.course import Course
+
+    config = Course(ROOT).config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": A, "notebook_id": A, "submission_id": "s1", "index": 0, "total": 1,
+                 "base_url": "", "student": "ada", "last_name": None, "first_name": None, "notebook_path": "x"}
+    page, _ = HTMLExporter(config=config).from_notebook_node(as_node(nb), resources=resources)
+    return page
+
+
+def test_formgrader_with_the_course_config_shows_the_hostile_notebook_inert():
+    honest = live_parts(render_formgrade(g.solution(A)))  # formgrader's own scripts and stylesheet
+    assert honest
+    page = render_formgrade(hostile.hostile_notebook(A))
+    # markdown image syntax stays an image of its path (a GET to the Jupyter server) or of a dropped
+    # attachment's empty text: an <img> runs no script
+    added = [part for part in live_parts(page) if part not in ("<img src='/etc/passwd'>",
+                                                               "<img src='data:text/plain;base64,'>")]
+    assert sorted(added) == sorted(honest), "the student's notebook added something live"
+    assert hostile.MARKER not in page and "<b>bold stays</b>" in page and "My notes" in page
+
+
 # ----------------------------------------------------------------------------- in the browser
 
 PWNED = """() => ({pwned: window.__pwned || null, title: document.title, scripts: document.scripts.length,
@@ -213,7 +243,10 @@ def test_no_script_runs_in_any_page_the_grader_wrote(hostile_class, browser):
                 assert state["pwned"] is None and not state["title"].startswith("PWNED"), (path, state)
                 assert state["scripts"] == 0 and state["handlers"] == [], (path, state)
                 assert not blocked, f"{path} tried to reach {blocked}"
-                assert not errors, f"{path} logged {errors}"  # CSP had nothing to refuse: the sanitizer removed it
+                # CSP had nothing to refuse: the sanitizer removed it all. (Bootstrap's icon font, which
+                # nbgrader's feedback CSS names but never ships, is refused instead of missing.)
+                errors = [e for e in errors if "glyphicons-halflings" not in e]
+                assert not errors, f"{path} logged {errors}"
                 assert page.evaluate(UNLOADED_IMAGES) == [], path
                 if "hostile-outputs" in path or "hostile-cells" in path:
                     assert page.evaluate("() => document.images.length") >= 1, f"{path}: its images are gone"

@@ -174,6 +174,10 @@ def configure_exporter(config) -> None:
     config.HTMLExporter.template_name = TEMPLATE
     config.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
     config.HTMLExporter.skip_svg_encoding = False  # SVG only as an <img>, where it cannot run script
+    # nbgrader_config.py gives formgrader's exporter InertNotebook on the markdown source; feedback
+    # runs it last itself (feedback_preprocessors) and cleans the rendered markdown instead.
+    config.HTMLExporter.preprocessors = []
+    config.InertNotebook.clean_markdown_source = False
 
 
 def generate(config, coursedir_kwargs: dict, hidden_lines: list[str], log) -> None:

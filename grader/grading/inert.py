@@ -193,8 +193,12 @@ class InertNotebook(NbGraderPreprocessor):
             grading["grade_id"] = plain_value(grading["grade_id"], f"cell-{index}")
         if cell.cell_type == "code":
             cell.execution_count = _count(cell.get("execution_count"))
-            outputs = (inert_output(output) for output in cell.get("outputs", []))
+            outputs = [inert_output(output) for output in cell.get("outputs", [])]
             cell.outputs = [from_dict(output) for output in outputs if output is not None]
+            if self.clean_markdown_source:
+                for output in cell.outputs:
+                    if "text/markdown" in output.get("data", {}):
+                        output.data["text/markdown"] = clean_html(output.data["text/markdown"])
         elif cell.cell_type == "markdown":
             if "attachments" in cell:
                 cell.attachments = from_dict(inert_attachments(cell.attachments))

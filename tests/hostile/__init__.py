@@ -67,27 +67,28 @@ def html_attack(name: str) -> str:
 
 def _attack_code(name: str) -> str:
     """A code cell that displays every hostile output type when it runs."""
-    attack = html_attack(name)
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8" onload="{mark(name + "-svg-output")}">'
-           f'<script>{mark(name + "-svg-output-script")}</script><rect width="8" height="8" fill="blue"/></svg>')
-    widget = {"model_id": f"</script><script>{mark(name + '-widget')}</script>", "version_major": 2,
-              "version_minor": 0}
+    def m(way: str) -> str:
+        return mark(f"{name}-{way}")
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8" onload="{m("svg-output")}">'
+           f'<script>{m("svg-output-script")}</script><rect width="8" height="8" fill="blue"/></svg>')
+    widget = {"model_id": f"</script><script>{m('widget')}</script>", "version_major": 2, "version_minor": 0}
+    outputs = [  # (data, metadata) displayed raw
+        ({"application/vnd.jupyter.widget-view+json": widget, "text/plain": "a widget"}, None),
+        ({"image/png": f'x" onerror="{m("png-data")}'}, None),
+        ({"image/png": PNG_B64}, {"image/png": {"width": f"9 onerror={m('png-width')}", "height": 4}}),
+        ({"text/html": html_attack(f"{name}-isolated")}, {"text/html": {"isolated": True}}),
+        ({"text/latex": f"$x$</div><script>{m('latex')}</script>"}, None),
+        ({"text/vnd.hostile": f"<script>{m('vnd')}</script>"}, None),
+    ]
     return "\n".join([
         "import base64",
         "from IPython.display import HTML, SVG, Image, Javascript, Markdown, display",
-        f"ATTACK = {attack!r}",
-        "display(HTML(ATTACK))",
-        f"display(Markdown('**markdown output** ' + ATTACK + ' [md link](javascript:{mark(name + '-md-link')})'))",
-        f"display(Javascript({mark(name + '-javascript')!r}))",
+        f"display(HTML({html_attack(name)!r}))",
+        f"display(Markdown({'**markdown output** ' + html_attack(name + '-md') + ' [md link](javascript:' + m('md-link') + ')'!r}))",
+        f"display(Javascript({m('javascript')!r}))",
         f"display(SVG({svg!r}))",
-        f"display({{'application/vnd.jupyter.widget-view+json': {widget!r}, 'text/plain': 'a widget'}}, raw=True)",
-        f"display({{'image/png': 'x\" onerror=\"{mark(name + '-png-data')}'}}, raw=True)",
-        (f"display({{'image/png': {PNG_B64!r}}}, raw=True, metadata={{'image/png': "
-         f"{{'width': '9 onerror={mark(name + '-png-width')}', 'height': 4}}}})"),
-        "display({'text/html': ATTACK}, raw=True, metadata={'text/html': {'isolated': True}})",
-        f"display({{'text/latex': '$x$</div><script>{mark(name + '-latex')}</script>'}}, raw=True)",
-        f"display({{'text/vnd.hostile': '<script>{mark(name + '-vnd')}</script>'}}, raw=True)",
-        f"print('<script>{mark(name + '-print')}</script>')",
+        *(f"display({data!r}, raw=True, metadata={metadata!r})" for data, metadata in outputs),
+        f"print({'<script>' + m('print') + '</script>'!r})",
         f"display(Image(data=base64.b64decode({PNG_B64!r})))",
     ]) + "\n"
 
