@@ -18,7 +18,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .course import AssignmentSpec
-from .inert import CSP_META
 from .results import SEVERITY, STATUSES, Row, format_score
 
 CSS = """
@@ -156,6 +155,8 @@ def assignment_section(name: str, spec: AssignmentSpec, rows: list[Row]) -> str:
 
 def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:
     """The whole page."""
+    from .inert import CSP_META  # imports nbgrader: only when a report is written
+
     by_assignment: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_assignment[row.result.assignment].append(row)
