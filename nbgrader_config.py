@@ -16,6 +16,12 @@ bubblewrap sandbox and decides every graded cell with the trusted verification, 
 student's process; the notebook's own test cells decide nothing. Without bubblewrap (or not as
 root) it refuses, unless ``HIDDEN_STATE_UNSANDBOXED=1`` is set, and then marks every result
 unsandboxed. See "Grading integrity" in README.md.
+
+Student content in HTML (``grader.grading.inert``): formgrader and ``nbgrader generate_feedback``
+render notebooks with nbconvert's ``HTMLExporter``, whose templates copy HTML outputs, markdown and
+raw cells into the page as they are; ``InertNotebook`` cleans them first (markdown cells as source,
+since those templates render markdown without cleaning). ``python -m grader grade`` writes its own
+feedback and does not use these two settings. See "Pages for people" in README.md.
 """
 
 from pathlib import Path
@@ -34,3 +40,6 @@ c.Execute.timeout = 120
 from grader.integrity.preprocessor import configure  # noqa: E402
 
 configure(c)
+
+c.HTMLExporter.preprocessors = ["grader.grading.inert.InertNotebook"]
+c.InertNotebook.clean_markdown_source = True

@@ -24,7 +24,8 @@ Modules, one job each:
 * :mod:`.kernels`: how a kernel process is launched and a per-worker supply of fresh kernels;
   :mod:`.zygote`, the kernel template; :mod:`.limits`, the resource-limit wrapper.
 * :mod:`.gradebook`: all writes to the real nbgrader gradebook, from the coordinator only.
-* :mod:`.feedback`: nbgrader's ``GenerateFeedback`` with hidden tests and tracebacks removed.
+* :mod:`.feedback`: nbgrader's ``GenerateFeedback`` with hidden tests and tracebacks removed;
+  :mod:`.inert`: student content made inert in every page (sanitizer, Content-Security-Policy).
 * :mod:`.results`: statuses, per-submission results and ``grades.csv`` (formula-safe through
   :mod:`.csvsafe`); :mod:`.report`:
   ``report.html``; :mod:`.progress`: the progress bar; :mod:`.settings`: the limits.

@@ -9,7 +9,12 @@ them), so nbgrader's stock feedback shows them. Here its ``GenerateFeedback`` co
 * :class:`ReduceTracebacks` replaces every traceback by its last line, ``ErrorName: message``:
   the failure message stays, the frames (which quote the test code) go;
 * :class:`ScrubHiddenText` replaces any line of the hidden tests that still appears in an output
-  (e.g. printed by student code that inspects its caller) with ``[hidden test]``.
+  (e.g. printed by student code that inspects its caller) with ``[hidden test]``;
+* :class:`~.inert.InertNotebook` (last) makes the student's content inert (see :mod:`.inert`).
+
+The exporter cleans the HTML that markdown renders to, writes no ``<script>`` (its template,
+``templates/inert_feedback``, is nbgrader's feedback template without MathJax: math shows as its
+TeX source) and puts the pages' Content-Security-Policy (:data:`.inert.CSP`) first in the head.
 
 A notebook that could not be graded (missing, unreadable) gets a short page saying why.
 """
@@ -19,11 +24,16 @@ from __future__ import annotations
 import copy
 import html
 import re
+from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
 from .course import HIDDEN_BEGIN, HIDDEN_END
+from .inert import CSP_META, InertNotebook, clean_html
+
+TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE = "inert_feedback"
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -108,7 +118,9 @@ def exporter_class():
     """
     global _FeedbackExporter
     if _FeedbackExporter is None:
+        from jinja2 import pass_context
         from nbconvert.exporters import HTMLExporter
+        from nbconvert.filters.markdown_mistune import InvalidNotebook
 
         class FeedbackExporter(HTMLExporter):
             _shared_environments: dict = {}
@@ -119,6 +131,17 @@ def exporter_class():
                 if environment is None:
                     environment = self._shared_environments[key] = super()._create_environment()
                 return environment
+
+            @pass_context  # as nbconvert's: the filter reads the cell's attachments from the context
+            def markdown2html(self, context, source):
+                try:
+                    return clean_html(super().markdown2html(context, source))
+                except InvalidNotebook:  # a reference to an attachment that is not there: show the text
+                    return f"<pre>{html.escape(source)}</pre>"
+
+            def from_notebook_node(self, nb, resources=None, **kw):
+                page, resources = super().from_notebook_node(nb, resources, **kw)
+                return with_csp(page), resources
 
         _FeedbackExporter = FeedbackExporter
     return _FeedbackExporter
@@ -131,7 +154,30 @@ def feedback_preprocessors() -> list:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
 
-    return [GetGrades, RedactHiddenTests, ReduceTracebacks, ScrubHiddenText, CSSHTMLHeaderPreprocessor]
+    return [GetGrades, RedactHiddenTests, ReduceTracebacks, ScrubHiddenText, CSSHTMLHeaderPreprocessor, InertNotebook]
+
+
+def with_csp(page: str) -> str:
+    """``page`` with the Content-Security-Policy as the first element of its head."""
+    head = page.find("<head>")
+    if head < 0:
+        raise ValueError("the feedback template wrote a page without <head>: cannot add its Content-Security-Policy")
+    head += len("<head>")
+    return page[:head] + "\n" + CSP_META + page[head:]
+
+
+def configure_exporter(config) -> None:
+    """The feedback template, and nbgrader's own templates to extend (nbgrader sets them only when unset)."""
+    from nbgrader.converters import generate_feedback
+
+    nbgrader_templates = Path(generate_feedback.__file__).parents[1] / "server_extensions" / "formgrader" / "templates"
+    config.HTMLExporter.template_name = TEMPLATE
+    config.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
+    config.HTMLExporter.skip_svg_encoding = False  # SVG only as an <img>, where it cannot run script
+    # nbgrader_config.py gives formgrader's exporter InertNotebook on the markdown source; feedback
+    # runs it last itself (feedback_preprocessors) and cleans the rendered markdown instead.
+    config.HTMLExporter.preprocessors = []
+    config.InertNotebook.clean_markdown_source = False
 
 
 def generate(config, coursedir_kwargs: dict, hidden_lines: list[str], log) -> None:
@@ -144,6 +190,7 @@ def generate(config, coursedir_kwargs: dict, hidden_lines: list[str], log) -> No
         setattr(config.CourseDirectory, key, value)
     config.GenerateFeedback.preprocessors = feedback_preprocessors()
     config.GenerateFeedback.exporter_class = exporter_class()
+    configure_exporter(config)
     config.ScrubHiddenText.hidden_lines = list(hidden_lines)
     config.BaseConverter.force = True
     coursedir = CourseDirectory(config=config, log=log)
@@ -154,7 +201,7 @@ def not_graded_page(notebook: str, assignment: str, reasons: list[str], max_scor
     """A small feedback page for a notebook that could not be run."""
     items = "".join(f"<li>{html.escape(reason)}</li>" for reason in reasons) or "<li>not graded</li>"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(notebook)}</title>
+<html lang="en"><head>{CSP_META}<meta charset="utf-8"><title>{html.escape(notebook)}</title>
 <style>body{{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.5}}</style></head>
 <body><h1>{html.escape(assignment)}: {html.escape(notebook)}.ipynb (Score: 0 / {max_score:g})</h1>
 <p>This notebook could not be graded:</p><ul>{items}</ul>

@@ -1,5 +1,8 @@
 """``report.html``: one self-contained page for the instructor (inline CSS and SVG; no scripts, no CDN).
 
+Student ids, failure messages and reasons come from students: every one is escaped, and the page's
+Content-Security-Policy (:data:`.inert.CSP`) forbids script in it.
+
 Per assignment: a histogram of the total scores, the pass rate of every graded part, and the most
 frequent failure messages. Then every submission that needs attention (any status but ``ok``)
 with its reason and a link to its feedback, and the problems of the class as a whole (e.g. zip
@@ -167,6 +170,8 @@ def look_alike_section(students: list[str]) -> list[str]:
 
 def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:
     """The whole page."""
+    from .inert import CSP_META  # imports nbgrader: only when a report is written
+
     by_assignment: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_assignment[row.result.assignment].append(row)
@@ -178,7 +183,7 @@ def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str
     for row in rows:
         if not row.result.graded:
             absent[row.result.assignment].append(row)
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    out = ["<!DOCTYPE html>", f'<html lang="en"><head>{CSP_META}<meta charset="utf-8">',
            "<title>Grading report</title>", f"<style>{CSS}</style></head><body>",
            "<h1>Grading report</h1>"]
     facts = [f"{len(students)} students, {len(specs)} assignments, {len(rows)} rows"]

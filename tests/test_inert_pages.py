@@ -1,0 +1,254 @@
+"""No student content runs in the pages the grader writes: the sanitizer, and the real pages in Chromium.
+
+The hostile submissions are in ``tests/hostile``. The unit tests render them through the feedback
+exporter and the report without a kernel; the browser test grades a small hostile class with
+``python -m grader grade`` and opens every page it wrote in Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import html
+import html.parser
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import grading_class as g
+from hostile import pages as hostile
+import nbformat
+import pytest
+
+from grader.grading import feedback, report
+from grader.grading.course import load_spec
+from grader.grading.inert import CSP, InertNotebook, clean_html
+from grader.grading.results import Note, PartResult, Row, SubmissionResult
+
+ROOT = Path(__file__).resolve().parents[1]
+A = "01_hidden_state"
+URL_ATTRIBUTES = {"src", "href", "action", "data", "srcdoc", "formaction", "xlink:href", "background", "poster"}
+
+
+class Elements(html.parser.HTMLParser):
+    """Every start tag of a page, with its attributes, and the text of its <title>."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def elements(page: str) -> list[tuple[str, dict]]:
+    parser = Elements()
+    parser.feed(page)
+    return parser.tags
+
+
+def live_parts(page: str, allowed_scripts: int = 0) -> list[str]:
+    """What in ``page`` could run script or reach another place, as readable findings."""
+    found = []
+    for tag, attrs in elements(page):
+        if tag in ("script", "iframe", "object", "embed", "base", "form", "frame", "link") or \
+                (tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh"):
+            found.append(f"<{tag} {attrs}>")
+        for name, value in attrs.items():
+            if name.startswith("on"):
+                found.append(f"<{tag} {name}={value!r}>")
+            if name in URL_ATTRIBUTES and not (value.startswith(("data:image/", "#", "https://", "http://"))
+                                               and hostile.MARKER not in value) and tag != "a":
+                found.append(f"<{tag} {name}={value[:80]!r}>")
+            if name in URL_ATTRIBUTES and re.match(r"\s*(javascript|vbscript|data):", value, re.IGNORECASE) and tag == "a":
+                found.append(f"<a {name}={value[:80]!r}>")
+    return found
+
+
+def images(page: str) -> list[str]:
+    return [attrs.get("src", "") for tag, attrs in elements(page) if tag == "img"]
+
+
+def assert_csp_first(page: str) -> None:
+    head = page[page.index("<head>") + len("<head>"):].lstrip()
+    assert head.startswith(f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'), head[:200]
+    directives = dict(d.strip().split(" ", 1) for d in CSP.split(";"))
+    assert directives["default-src"] == "'none'" and "script-src" not in directives  # so no script at all
+
+
+# ----------------------------------------------------------------------------- the sanitizer
+
+
+def test_clean_html_keeps_markup_and_images_but_nothing_that_runs():
+    cleaned = clean_html(hostile.html_attack("unit"))
+    assert live_parts(cleaned) == [] and "pwned" not in cleaned.lower().replace("pwned.invalid", "")
+    assert "<b>bold stays</b>" in cleaned and "a javascript: link" in cleaned
+    image = f'<img src="data:image/png;base64,{hostile.PNG_B64}" alt="dot">'
+    assert images(clean_html(image)) == [f"data:image/png;base64,{hostile.PNG_B64}"]
+    assert images(clean_html('<img src="data:text/html;base64,PHNjcmlwdD4=">')) == [""]  # the src went
+    assert 'href="https://example.org"' in clean_html('<a href="https://example.org">x</a>')
+    assert "href" not in clean_html('<a href="data:text/html,&lt;script&gt;">x</a>')
+    assert "href" not in clean_html('<a href=" JaVaScRiPt:alert(1)">x</a>')
+
+
+def as_node(nb: dict):
+    """``nb`` as nbformat reads it from a file (sources joined)."""
+    return nbformat.reads(json.dumps(nb), as_version=4)
+
+
+def render_feedback(nb: dict) -> str:
+    """The feedback page of ``nb`` as ``GenerateFeedback`` writes it, less ``GetGrades`` (no gradebook)."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    config = Config()
+    feedback.configure_exporter(config)
+    converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)  # its template set-up
+    exporter = feedback.exporter_class()(config=converter.config)
+    for preprocessor in (CSSHTMLHeaderPreprocessor, InertNotebook):
+        exporter.register_preprocessor(preprocessor, enabled=True)
+    resources = {"nbgrader": {"notebook": A, "score": 1.0, "max_score": 6.0, "late_penalty": 0}}
+    node = as_node(nb)
+    for cell in node.cells:  # what GetGrades would add from the gradebook
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.metadata.nbgrader.score = 0.0
+    page, _ = exporter.from_notebook_node(node, resources=resources)
+    return page
+
+
+def test_feedback_of_a_hostile_notebook_is_inert():
+    page = render_feedback(hostile.hostile_notebook(A))
+    assert live_parts(page) == []
+    assert hostile.MARKER not in page
+    assert_csp_first(page)
+    assert "<script" not in page.lower() and "cdnjs" not in page.lower()
+    # honest content is still there: markup, images (valid PNGs only), text, errors
+    assert "My notes" in page and "<b>bold stays</b>" in page and "<strong>md</strong>" in page
+    shown = images(page)
+    assert len([src for src in shown if src.startswith("data:image/png;base64,")]) >= hostile.IMAGES, shown
+    assert all(src.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for src in shown if src)
+    assert "an output of type application/javascript is not shown here" in page
+    assert "an output of type application/vnd.jupyter.widget-view+json is not shown here" in page
+    assert "&lt;script&gt;" in page  # printed text and error names are shown, as text
+
+
+def test_inert_notebook_reduces_values_nbconvert_writes_raw():
+    nb = as_node(hostile.hostile_notebook(A))
+    hostile.invalid_values(nb)
+    nb, _ = InertNotebook().preprocess(nb, {})
+    cell = nb.cells[-1]
+    assert cell.execution_count is None and cell.id == f"cell-{len(nb.cells) - 1}"
+    assert cell.metadata.nbgrader.grade_id == f"cell-{len(nb.cells) - 1}"
+    kinds = [(o.output_type, sorted(o.get("data", {}))) for o in cell.outputs]
+    assert all(mime in ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/svg+xml")
+               for _, mimes in kinds for mime in mimes), kinds
+    sized = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(sized) == 1 and sized[0].metadata == {"image/png": {"height": 4}}
+    assert [o.name for o in cell.outputs if o.output_type == "stream"] == ["stdout"]
+    assert "widgets" not in nb.metadata and "title" not in nb.metadata
+    markdown = next(c for c in nb.cells if c.get("id") == "hostile-markdown")
+    assert markdown.attachments == {"dot.png": {"image/png": hostile.PNG_B64}, "evil.html": {"text/plain": ""}}
+    assert markdown.metadata.tags == []
+
+
+def test_report_and_not_graded_pages_are_inert():
+    evil = hostile.html_attack("report")
+    parts = [PartResult(notebook=A, grade_id="p1", column=f"{A}:p1", max_score=2, message=f"ValueError: {evil}")]
+    rows = [Row(SubmissionResult(student=hostile.STUDENT_ID_ATTACK, assignment=A, parts=parts,
+                                 notes=[Note("suspicious", evil)], feedback=[f"feedback/x/{A}/{A}.html"]))]
+    spec = load_spec(A, ROOT / "solutions" / A, ROOT / "exercises" / A, "test")
+    page = report.render(rows, {A: spec}, [evil], {"limits": evil})
+    assert live_parts(page) == []
+    assert html.escape(hostile.STUDENT_ID_ATTACK) in page  # shown, as text
+    assert_csp_first(page)
+    missing = feedback.not_graded_page(A, A, [evil], 6)
+    assert live_parts(missing) == []
+    assert_csp_first(missing)
+
+
+def render_formgrade(nb: dict) -> str:
+    """A submission's page as nbgrader's formgrader renders it: its own ``HTMLExporter``, built from
+    the course's ``nbgrader_config.py`` and formgrader's template settings (nbgrader's
+    ``FormgradeExtension.build_extra_config`` and ``SubmissionHandler.get``)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    from grader.grading.course import Course
+
+    config = Course(ROOT).config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": A, "notebook_id": A, "submission_id": "s1", "index": 0, "total": 1,
+                 "base_url": "", "student": "ada", "last_name": None, "first_name": None, "notebook_path": "x"}
+    page, _ = HTMLExporter(config=config).from_notebook_node(as_node(nb), resources=resources)
+    return page
+
+
+def test_formgrader_with_the_course_config_shows_the_hostile_notebook_inert():
+    honest = live_parts(render_formgrade(g.solution(A)))  # formgrader's own scripts and stylesheet
+    assert honest
+    page = render_formgrade(hostile.hostile_notebook(A))
+    # markdown image syntax stays an image of its path (a GET to the Jupyter server) or of a dropped
+    # attachment's empty text: an <img> runs no script
+    added = [part for part in live_parts(page) if part not in ("<img src='/etc/passwd'>",
+                                                               "<img src='data:text/plain;base64,'>")]
+    assert sorted(added) == sorted(honest), "the student's notebook added something live"
+    assert hostile.MARKER not in page and "<b>bold stays</b>" in page and "My notes" in page
+
+
+# ----------------------------------------------------------------------------- in the browser
+
+PWNED = """() => ({pwned: window.__pwned || null, title: document.title, scripts: document.scripts.length,
+  handlers: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on'))
+     .map(a => e.tagName + ' ' + a.name))})"""
+UNLOADED_IMAGES = """() => [...document.images].filter(i => i.getAttribute('src') !== null)
+  .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 60))"""
+
+
+@pytest.fixture(scope="module")
+def hostile_class(tmp_path_factory):
+    """A small hostile class (tests/hostile), graded by ``python -m grader grade``: the workspace."""
+    base = tmp_path_factory.mktemp("hostile")
+    submitted = g.write_folder(base / "submitted", hostile.submissions(A))
+    out = base / "grading"
+    done = subprocess.run([sys.executable, "-m", "grader", "grade", str(submitted), "--out", str(out), "--quiet",
+                           "--assignment", A, "--workers", "2", "--timeout", "60", "--cell-timeout", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_no_script_runs_in_any_page_the_grader_wrote(hostile_class, browser):
+    from browser import block_other_hosts, serve_directory
+
+    pages = sorted(p.relative_to(hostile_class).as_posix() for p in hostile_class.rglob("*.html"))
+    feedback_pages = [p for p in pages if p.startswith("feedback/")]
+    assert "report.html" in pages and len(feedback_pages) == len(hostile.submissions(A)), pages
+    with serve_directory(hostile_class) as site:
+        for path in pages:
+            context = browser.new_context()
+            blocked = block_other_hosts(context, site)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda message, errors=errors: message.type == "error" and errors.append(message.text))
+            page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+            try:
+                page.goto(f"{site}/{path}", wait_until="networkidle")
+                for link in page.locator("a[href]").all()[:50]:  # a link the reader clicks runs nothing either
+                    link.hover()
+                state = page.evaluate(PWNED)
+                assert state["pwned"] is None and not state["title"].startswith("PWNED"), (path, state)
+                assert state["scripts"] == 0 and state["handlers"] == [], (path, state)
+                assert not blocked, f"{path} tried to reach {blocked}"
+                # CSP had nothing to refuse: the sanitizer removed it all. (Bootstrap's icon font, which
+                # nbgrader's feedback CSS names but never ships, is refused instead of missing.)
+                errors = [e for e in errors if "glyphicons-halflings" not in e]
+                assert not errors, f"{path} logged {errors}"
+                assert page.evaluate(UNLOADED_IMAGES) == [], path
+                if "hostile-outputs" in path or "hostile-cells" in path:
+                    assert page.evaluate("() => document.images.length") >= 1, f"{path}: its images are gone"
+            finally:
+                context.close()
