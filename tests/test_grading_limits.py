@@ -18,6 +18,7 @@ from grader.grading import bounds, lifeline, validate
 from grader.grading.coordinator import RunOptions, run
 from grader.grading.results import read_grades_csv
 from grader.grading.settings import Limits
+from grader.grading.workspace import Workspace
 from hostile import notebooks as hostile
 from processes import run_processes
 
@@ -58,11 +59,12 @@ def test_a_killed_coordinator_takes_its_tree_and_an_immediate_rerun_gives_the_sa
     out = tmp_path / "out"
     marker = f"HIDDEN_STATE_LIMITS_TEST={os.getpid()}"
     env = dict(os.environ, HIDDEN_STATE_LIMITS_TEST=str(os.getpid()))
-    first = subprocess.Popen(_command(tmp_path / "class", out), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    log = open(tmp_path / "first.log", "w+")  # not a pipe: reading one would wait for the old tree to close it
+    first = subprocess.Popen(_command(tmp_path / "class", out), cwd=ROOT, env=env, stdout=log,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 600
     while not list((out / "state" / "results").glob("*/*.json")):
-        assert first.poll() is None, first.communicate()[0]
+        assert first.poll() is None, (tmp_path / "first.log").read_text()
         assert time.monotonic() < deadline
         time.sleep(0.2)
     tree = [int(line.split(":")[0]) for line in run_processes(marker, out)]
@@ -71,17 +73,17 @@ def test_a_killed_coordinator_takes_its_tree_and_an_immediate_rerun_gives_the_sa
     assert len(snapshot) >= 6, run_processes(marker, out)
 
     os.kill(first.pid, signal.SIGKILL)
-    first.communicate(timeout=60)
-    second = subprocess.Popen(_command(tmp_path / "class", out), cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    # The moment the new run holds the lock (it writes its pid into the lock file), nothing of the old is left.
-    lock = out / ".lock"
-    while second.poll() is None and lock.read_text().strip() != str(second.pid):
-        time.sleep(0.01)
+    first.wait(timeout=60)
+    log.close()
+    # A new run takes the workspace's lock at once (here in this process, without a run's start-up time):
+    # by the time it holds it, nothing of the old tree may be left.
+    workspace = Workspace(out).open()
     left_at_lock = _still_running(snapshot)
-    output = second.communicate(timeout=900)[0]
-    assert second.returncode == 0, output
-    assert left_at_lock == [], f"old processes alive when the new run took the lock: {left_at_lock}"
+    workspace.close()
+    assert left_at_lock == [], f"old processes alive when a new run took the lock: {left_at_lock}"
+    second = subprocess.run(_command(tmp_path / "class", out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=900)
+    assert second.returncode == 0, second.stdout + second.stderr
     assert _still_running(snapshot) == []
     assert _rows(out) == {s.student: (float(s.score), "ok") for s in subs}
 
@@ -89,7 +91,7 @@ def test_a_killed_coordinator_takes_its_tree_and_an_immediate_rerun_gives_the_sa
 def test_a_run_waits_for_a_dead_runs_lock_holders_and_refuses_a_live_run(tmp_path):
     """The lock of a run whose coordinator is dead is taken once its last holder is gone (here: killed
     after the grace period); a live coordinator's lock is refused at once."""
-    from grader.grading.workspace import Workspace, WorkspaceBusy
+    from grader.grading.workspace import WorkspaceBusy
 
     root = tmp_path / "ws"
     root.mkdir()
