@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import grading_class as g
+from processes import run_processes
 from grader.grading.results import read_grades_csv
 from grader.grading.workspace import safe_name
 
@@ -252,40 +253,6 @@ def test_serial_run_gives_identical_grades_and_reruns_grade_only_changes(course_
 # ----------------------------------------------------------------------------- killed midway
 
 
-def _our_processes(marker: str, out: Path) -> list[str]:
-    """Processes of a grading run: with ``marker`` in their environment (the coordinator's children),
-    working or named in ``out``, or descended from one of those (kernels and kernel templates, whose
-    environment is scrubbed, some inside a sandbox)."""
-    seen, parents, matched = {}, {}, set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            try:
-                cwd = os.readlink(proc / "cwd")
-            except OSError:
-                cwd = ""
-        except OSError:
-            continue
-        pid = int(proc.name)
-        if stat[0] == "Z":
-            continue
-        seen[pid], parents[pid] = cmdline, int(stat[1])
-        if marker.encode() in environ or str(out) in cmdline or cwd.startswith(str(out)):
-            matched.add(pid)
-    found = []
-    for pid, cmdline in seen.items():
-        ancestor = pid
-        while ancestor in parents and ancestor not in matched:
-            ancestor = parents[ancestor]
-        if ancestor in matched:
-            found.append(f"{pid}: {cmdline[:120]}")
-    return found
-
-
 def _interrupt_after(archive, out: Path, results: int, how: int, env) -> tuple[subprocess.Popen, str]:
     """Start grading, wait until ``results`` grades are recorded, then send signal ``how``."""
     process = grade(archive, out, "--workers", "2", env=env, wait=False)
@@ -294,7 +261,7 @@ def _interrupt_after(archive, out: Path, results: int, how: int, env) -> tuple[s
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    running = _our_processes(f"HIDDEN_STATE_KILL_TEST={env['HIDDEN_STATE_KILL_TEST']}", out)
+    running = run_processes(f"HIDDEN_STATE_KILL_TEST={env['HIDDEN_STATE_KILL_TEST']}", out)
     # the coordinator, the fork server, two workers, their kernel templates and kernels
     assert len(running) >= 6 and sum("grader.grading.zygote" in p for p in running) >= 2, running
     if how == signal.SIGINT:  # Ctrl-C: the terminal signals the whole foreground process group
@@ -307,9 +274,9 @@ def _interrupt_after(archive, out: Path, results: int, how: int, env) -> tuple[s
 
 def _gone(marker: str, out: Path, seconds: float = 15) -> bool:
     deadline = time.monotonic() + seconds
-    while _our_processes(marker, out) and time.monotonic() < deadline:
+    while run_processes(marker, out) and time.monotonic() < deadline:
         time.sleep(0.5)
-    return _our_processes(marker, out) == []
+    return run_processes(marker, out) == []
 
 
 def test_an_interrupted_or_killed_run_loses_no_finished_grade_and_resumes(course_class, graded, tmp_path):

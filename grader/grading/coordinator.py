@@ -76,6 +76,7 @@ def _settings_fingerprint(options: RunOptions) -> str:
     text = json.dumps({"timeout": limits.timeout, "cell_timeout": limits.cell_timeout,
                        "memory": limits.memory_bytes, "output": limits.max_output_bytes,
                        "interrupt": limits.output_interrupt_bytes, "file": limits.file_bytes,
+                       "phase_cpu": limits.phase_cpu_seconds, "worker_memory": limits.worker_memory_bytes,
                        "verify": options.verify, "sandboxed": options.sandboxed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -207,7 +208,7 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
                                           verifiers=verifiers, launcher=launcher, sandboxed=options.sandboxed)
                 total = sum(len(specs[job.assignment].notebooks) for job in jobs)
                 workers = max(1, min(options.workers, len(jobs)))
-                with Progress(total, enabled=not options.quiet) as bar, WorkerPool(workers, settings) as pool:
+                with Progress(total, enabled=not options.quiet) as bar, WorkerPool(workers, settings, workspace.lock_fd) as pool:
                     for result in pool.run(sorted(jobs, key=lambda job: (job.student, job.assignment))):
                         row = Row(result, found.notes_for(result.student, result.assignment))
                         writer.record(row)

@@ -13,12 +13,14 @@ with ``if __name__ == "__main__":``; ``python -m grader`` and the console script
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
+from .lifeline import InheritedFd
 from .results import Note, SubmissionResult
 from .worker import Job, WorkerSettings, worker_main
 
@@ -46,7 +48,8 @@ class WorkerPool:
 
     START_TIMEOUT = 300.0
 
-    def __init__(self, workers: int, settings: WorkerSettings):
+    def __init__(self, workers: int, settings: WorkerSettings, lock_fd: int | None = None):
+        self.lock_fd = lock_fd  # the workspace lock, shared with every worker (see .lifeline)
         self.size = max(1, int(workers))
         self.settings = settings
         # A fork server imports nbgrader and jupyter once; each worker is a fork of it (a fresh,
@@ -65,8 +68,9 @@ class WorkerPool:
         self._counter += 1
         name = f"w{self._counter}"
         parent, child = self.context.Pipe(duplex=True)
-        process = self.context.Process(target=worker_main, args=(child, self.settings, name), name=f"grader-{name}",
-                                       daemon=True)
+        lock = InheritedFd(self.lock_fd) if self.lock_fd is not None else None
+        process = self.context.Process(target=worker_main, args=(child, self.settings, name, os.getpid(), lock),
+                                       name=f"grader-{name}", daemon=True)
         process.start()
         child.close()
         return _Slot(name=name, process=process, connection=parent, started=time.monotonic())

@@ -20,6 +20,9 @@ STATUSES: dict[str, str] = {
     "suspicious": "the code did something no honest answer needs (patching the checks or torch, reading "
                   "files, forbidden calls...; the reason says what); the trusted verification decided every "
                   "part, so an attack gains nothing, and a forbidden use scores zero for its part",
+    "limit_exceeded": "processing the submission on the grader's side (reading and repairing it, nbgrader's "
+                      "converter, the feedback, the gradebook) exceeded its CPU-time or memory bound, and was "
+                      "stopped (zero); it is not retried until the submission or the limits change",
     "missing": "no notebook for the assignment (or one of its notebooks) was submitted (zero for it)",
     "invalid_notebook": "the file is not a readable notebook: invalid JSON, empty, binary, too large, "
                         "or an unsupported format (zero for it)",

@@ -18,6 +18,11 @@ class Limits:
     max_output_bytes: int = 1 * MiB
     output_interrupt_bytes: int = 16 * MiB
     file_bytes: int = 256 * MiB
+    # The grader's own work on a submission (see grader.grading.bounds): CPU seconds per phase
+    # (reading, autograding, feedback...; the kernel's run is another process and does not count)
+    # and the address space of a grading worker.
+    phase_cpu_seconds: float = 60.0
+    worker_memory_bytes: int = 4 * GiB
 
     def describe(self) -> str:
         return (f"{self.timeout:g} s per notebook, {self.cell_timeout:g} s per cell, "

@@ -30,6 +30,13 @@ from .names import is_junk
 from .results import Note
 
 MAX_NOTEBOOK_BYTES = 64 * 2**20
+# The shape of a notebook an honest student can send: the course's have about 25 cells of at most a
+# few KiB. Past these, nbgrader's converter (which validates and copies the whole notebook after each
+# of its ~15 preprocessors) and the feedback would spend minutes before any timeout of the kernel
+# applies, so the notebook is refused at once, with the reason.
+MAX_CELLS = 2_000
+MAX_CELL_BYTES = 8 * 2**20   # source and attachments of one cell (a plot is well under 1 MiB)
+MAX_DEPTH = 64               # nesting of lists and objects (a notebook's own structure needs about 8)
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 DEFINES = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
@@ -108,6 +115,7 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES):
         raise Unreadable("is not valid JSON (nested too deeply)") from None
     if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
         raise Unreadable("is JSON but not a Jupyter notebook")
+    check_shape(raw)
     major, minor = raw.get("nbformat"), raw.get("nbformat_minor", 0)
     if not isinstance(major, int) or isinstance(major, bool):
         raise Unreadable("is JSON but has no notebook format version (nbformat)")
@@ -129,6 +137,70 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES):
     return notebook, notes
 
 
+def _cells_of(raw: dict) -> list:
+    cells = raw.get("cells")
+    if isinstance(cells, list):
+        return cells
+    sheets = raw.get("worksheets")
+    return [cell for sheet in sheets if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list)
+            for cell in sheet["cells"]] if isinstance(sheets, list) else []
+
+
+def _text_size(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(len(part) for part in value if isinstance(part, str))
+    return 0
+
+
+def _cell_size(cell) -> int:
+    """Characters of a cell's source (``input`` in format 3) and attachments."""
+    if not isinstance(cell, dict):
+        return 0
+    size = _text_size(cell.get("source")) + _text_size(cell.get("input"))
+    attachments = cell.get("attachments")
+    if isinstance(attachments, dict):
+        for bundle in attachments.values():
+            if isinstance(bundle, dict):
+                size += sum(_text_size(data) for data in bundle.values())
+    return size
+
+
+def _depth(value) -> int:
+    """How deeply lists and objects nest in ``value`` (iteratively: a deep value must not recurse)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
+
+
+def check_shape(raw: dict) -> None:
+    """Refuse (:class:`Unreadable`) a notebook too big to process in bounded time: too many cells,
+    a cell too large, or nesting too deep. Runs before anything else, in time linear in the cells;
+    it empties the stored outputs (every output is cleared before grading), so they cost nothing."""
+    cells = _cells_of(raw)
+    if len(cells) > MAX_CELLS:
+        raise Unreadable(f"has {len(cells):,} cells; the limit is {MAX_CELLS:,}")
+    for index, cell in enumerate(cells):
+        size = _cell_size(cell)
+        if size > MAX_CELL_BYTES:
+            raise Unreadable(f"has a cell (cell {index + 1}) that is too large ({size / 2**20:.1f} MiB of source and "
+                             f"attachments; the limit is {MAX_CELL_BYTES // 2**20} MiB)")
+        if isinstance(cell, dict) and "outputs" in cell:
+            cell["outputs"] = []  # cleared before grading anyway: never walk or convert what was stored there
+    if _depth(raw) > MAX_DEPTH:
+        raise Unreadable(f"is nested too deeply (more than {MAX_DEPTH} levels of lists and objects)")
+
+
 def _normalize_structure(notebook) -> None:
     """Make a parsed notebook well-formed for nbformat 4.5: cell types, sources, metadata, ids; outputs cleared."""
     import nbformat
@@ -139,7 +211,8 @@ def _normalize_structure(notebook) -> None:
     for index, cell in enumerate(notebook.get("cells", [])):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             continue
-        cell = nbformat.from_dict(cell)
+        if not isinstance(cell, nbformat.NotebookNode):
+            cell = nbformat.from_dict(cell)
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(str(part) for part in source)

@@ -18,7 +18,6 @@ Any exception while grading a submission becomes a ``grader_error`` result; the 
 from __future__ import annotations
 
 import copy
-import ctypes
 import gc
 import logging
 import os
@@ -30,6 +29,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import bounds
 from .course import AssignmentSpec
 from .settings import Limits
 from .results import Note, PartResult, SubmissionResult
@@ -64,16 +64,6 @@ class WorkerSettings:
     sandboxed: bool = False  # the launcher sandboxes student code (else results are marked unsandboxed)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when the coordinator dies (even if SIGKILLed)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
 class Grader:
     """The state a worker keeps between submissions."""
 
@@ -84,6 +74,7 @@ class Grader:
         ensure_tools_on_path()
         self.settings = settings
         self.name = name
+        self.spent = False  # a bound was hit: this process is replaced after the job (see .bounds)
         self.root = Path(settings.workspace)
         self.work = self.root / ".work" / name
         if self.work.exists():
@@ -151,6 +142,12 @@ class Grader:
                                   notebooks=len(spec.notebooks))
         try:
             self._grade(job, spec, result)
+        except bounds.PhaseLimit as exc:
+            self._over_limit(job, spec, result, f"grading stopped: {exc}")
+        except MemoryError as exc:
+            self._over_limit(job, spec, result, f"grading stopped: processing it needed more than the grader's "
+                                                f"{self.settings.limits.worker_memory_bytes / 2**30:g} GiB of memory "
+                                                f"({exc or 'MemoryError'})")
         except Exception as exc:  # noqa: BLE001 - one submission's failure must not stop the others
             self.log.error("grading %s/%s failed:\n%s", job.student, job.assignment, traceback.format_exc())
             result.parts = spec.empty_parts()
@@ -159,25 +156,38 @@ class Grader:
         gc.collect()  # closes the finished kernel's ZeroMQ sockets now rather than some jobs later
         return result
 
-    def _grade(self, job: Job, spec: AssignmentSpec, result: SubmissionResult) -> None:
-        import nbformat
+    def _over_limit(self, job: Job, spec: AssignmentSpec, result: SubmissionResult, text: str) -> None:
+        """The result of a submission whose processing exceeded a bound: zero, a reason, a feedback page."""
+        from .feedback import not_graded_page
 
+        self.spent = True
+        self.log.error("grading %s/%s exceeded a bound: %s", job.student, job.assignment, text)
+        result.parts = spec.empty_parts()
+        result.notes.append(Note("limit_exceeded", text[:500]))
+        folder = self.root / "feedback" / safe_name(job.student) / job.assignment
+        result.feedback = []
+        for name in spec.notebooks:
+            folder.mkdir(parents=True, exist_ok=True)
+            page = folder / f"{name}.html"
+            points = sum(part.points for part in spec.parts if part.notebook == name)
+            page.write_text(not_graded_page(name, job.assignment, [text], points), encoding="utf-8")
+            result.feedback.append(page.relative_to(self.root).as_posix())
+
+    def _phase(self, name: str):
+        """The CPU-time bound of one phase of a submission's grading (see :mod:`.bounds`)."""
+        return bounds.cpu_budget(name, self.settings.limits.phase_cpu_seconds)
+
+    def _grade(self, job: Job, spec: AssignmentSpec, result: SubmissionResult) -> None:
         from . import executor, feedback
         from .validate import prepare_submission
 
         key = safe_name(job.student)
-        prepared = prepare_submission(Path(job.folder), spec)
+        with self._phase("reading and repairing the notebook"):
+            prepared = prepare_submission(Path(job.folder), spec)
+            self._stage(key, job, prepared)
         result.notes += prepared.notes
         result.timestamp = prepared.timestamp
         staging = self.work / "submitted" / key / job.assignment
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
-        if prepared.timestamp:
-            (staging / "timestamp.txt").write_text(prepared.timestamp + "\n", encoding="utf-8")
-        for name, item in prepared.notebooks.items():
-            if item.notebook is not None:
-                nbformat.write(item.notebook, staging / f"{name}.ipynb")
         autograded = self.root / "autograded" / key / job.assignment
         feedback_dir = self.root / "feedback" / key / job.assignment
         for folder in (autograded, feedback_dir):
@@ -196,29 +206,37 @@ class Grader:
             executor.activate(context)
             autograde_started = time.monotonic()
             try:
-                self._autograde(key, job.assignment, name, Path(job.folder) / item.submitted_as)
-            except Exception as exc:  # noqa: BLE001 - nbgrader raises NbGraderException after logging why
+                with self._phase(f"nbgrader's autograding of {name}.ipynb"):
+                    self._autograde(key, job.assignment, name, Path(job.folder) / item.submitted_as)
+            except Exception as exc:  # nbgrader raises NbGraderException after logging why
                 detail = self.captured.last_error() or f"{type(exc).__name__}: {exc}"
+                if bounds.is_memory_error(exc, "\n".join(self.captured.records)):
+                    raise MemoryError(f"in nbgrader's autograding of {name}.ipynb") from exc
                 result.notes.append(Note("grader_error", f"nbgrader could not autograde {name}.ipynb: {detail}"[:500]))
                 continue
             finally:
                 executor.activate(None)
                 context.timings["autograde"] = context.timings.get("autograde", 0.0) + \
                     time.monotonic() - autograde_started
-            graded[name] = self._read_scores(key, job.assignment, name)
+            with self._phase("reading the scores from the gradebook"):
+                graded[name] = self._read_scores(key, job.assignment, name)
             result.notes += context.report(name).notes
             feedback_started = time.monotonic()
             try:
-                feedback.generate(self._config(), dict(student_id=key, assignment_id=job.assignment, notebook_id=name),
-                                  spec.hidden.get(name, []), self.log)
-            except Exception as exc:  # noqa: BLE001
+                with self._phase(f"writing the feedback of {name}.ipynb"):
+                    feedback.generate(self._config(), dict(student_id=key, assignment_id=job.assignment,
+                                                           notebook_id=name), spec.hidden.get(name, []), self.log)
+            except Exception as exc:
+                if bounds.is_memory_error(exc):
+                    raise
                 result.notes.append(Note("grader_error", f"the feedback for {name}.ipynb failed: {exc}"[:500]))
             context.timings["feedback"] = context.timings.get("feedback", 0.0) + time.monotonic() - feedback_started
-        self._forget(key, job.assignment)
-        verification = self._integrity(autograded, spec, result)
+        with self._phase("reading the graded notebooks"):
+            self._forget(key, job.assignment)
+            verification = self._integrity(autograded, spec, result)
+            messages = self._failure_messages(autograded, spec)
         result.timings = phase_timings(context.timings, verification)
 
-        messages = self._failure_messages(autograded, spec)
         result.parts = []
         for part in spec.parts:
             score = graded.get(part.notebook, {}).get(part.grade_id)
@@ -239,6 +257,20 @@ class Grader:
             if page.exists():
                 result.feedback.append(page.relative_to(self.root).as_posix())
         shutil.rmtree(staging, ignore_errors=True)
+
+    def _stage(self, key: str, job: Job, prepared) -> None:
+        """Write the prepared notebooks where nbgrader's converter reads the submission."""
+        import nbformat
+
+        staging = self.work / "submitted" / key / job.assignment
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        if prepared.timestamp:
+            (staging / "timestamp.txt").write_text(prepared.timestamp + "\n", encoding="utf-8")
+        for name, item in prepared.notebooks.items():
+            if item.notebook is not None:
+                nbformat.write(item.notebook, staging / f"{name}.ipynb")
 
     def _autograde(self, key: str, assignment: str, notebook: str, submitted: Path) -> None:
         from nbgrader.converters import Autograde
@@ -369,9 +401,17 @@ class _Capture(logging.Handler):
         return ""
 
 
-def worker_main(connection, settings: WorkerSettings, name: str) -> None:
-    """The worker process: receive jobs, send results, until told to stop (``None``) or killed."""
-    _die_with_parent()
+def worker_main(connection, settings: WorkerSettings, name: str, coordinator: int | None = None,
+                lock=None) -> None:
+    """The worker process: receive jobs, send results, until told to stop (``None``) or killed.
+
+    ``coordinator`` is the pid the worker dies with, ``lock`` the workspace lock it holds while it
+    lives (an :class:`~grader.grading.lifeline.InheritedFd`; see :mod:`grader.grading.lifeline`).
+    """
+    from . import lifeline
+
+    if coordinator is not None:
+        lifeline.follow(coordinator)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
 
     def stop(signum, frame):
@@ -379,6 +419,7 @@ def worker_main(connection, settings: WorkerSettings, name: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     grader = None
+    bounds.limit_memory(settings.limits.worker_memory_bytes)
     try:
         grader = Grader(settings, name)
         connection.send(("ready", os.getpid()))
@@ -390,6 +431,8 @@ def worker_main(connection, settings: WorkerSettings, name: str) -> None:
             if job is None:
                 break
             connection.send(("done", grader.grade(job)))
+            if grader.spent:
+                break  # after a bound was hit, a fresh worker takes over (see .bounds)
     except SystemExit:
         pass
     except Exception:  # noqa: BLE001 - report and exit; the coordinator replaces this worker
@@ -400,4 +443,6 @@ def worker_main(connection, settings: WorkerSettings, name: str) -> None:
     finally:
         if grader is not None:
             grader.close()
+        lifeline.end_descendants()  # whatever close() missed: nothing of this worker outlives it
         sys.stdout.flush()
+        # ``lock``'s descriptor stays open until this process has exited: the next run waits for it.

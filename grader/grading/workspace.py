@@ -27,9 +27,11 @@ import json
 import os
 import re
 import shutil
+import time
 import unicodedata
 from pathlib import Path
 
+from . import lifeline
 from .results import SubmissionResult
 
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -51,6 +53,22 @@ def safe_name(student: str) -> str:
 
 class WorkspaceBusy(RuntimeError):
     """Another grading run holds the workspace's lock."""
+
+
+def _try_lock(handle) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _recorded_pid(path: Path) -> int | None:
+    """The coordinator that took the lock last, as it wrote itself into the lock file."""
+    try:
+        return int(path.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -87,21 +105,59 @@ class Workspace:
     report_html = property(lambda self: self.root / "report.html")
     run_json = property(lambda self: self.root / "run.json")
 
-    def open(self) -> "Workspace":
-        """Create the folder, take its lock (one run at a time) and clear the previous run's scratch."""
+    def open(self, settle: float = 30.0) -> "Workspace":
+        """Create the folder, take its lock (one run at a time) and clear the previous run's scratch.
+
+        The lock is also held by the run's workers (see :mod:`.lifeline`), so it stays taken until
+        the whole process tree of the run is gone. If the run that holds it has lost its
+        coordinator (killed), this waits up to ``settle`` seconds for the rest of its tree to end,
+        then kills what holds the lock still (and everything those started), and takes it.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         handle = open(self.root / ".lock", "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            self._take_lock(handle, settle)
+        except BaseException:
             handle.close()
-            raise WorkspaceBusy(f"another grading run is using {self.root}") from None
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
         self._lock_handle = handle
         if self.work.exists():
             shutil.rmtree(self.work, ignore_errors=True)
         for folder in (self.work, self.state / "results", self.autograded, self.feedback):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+    def _take_lock(self, handle, settle: float) -> None:
+        if _try_lock(handle):
+            return
+        owner = _recorded_pid(self.root / ".lock")
+        if owner is None or lifeline.alive(owner):
+            raise WorkspaceBusy(f"another grading run{f' (process {owner})' if owner else ''} is using "
+                                f"{self.root}")
+        # The coordinator is gone; its workers end their trees and let go within moments.
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            if _try_lock(handle):
+                return
+            time.sleep(0.1)
+        stuck = lifeline.holders(self.root / ".lock")
+        lifeline.kill_all([pid for holder in stuck for pid in [holder, *lifeline.descendants(holder)]])
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            if _try_lock(handle):
+                return
+            time.sleep(0.1)
+        raise WorkspaceBusy(f"the processes of an earlier grading run ({', '.join(map(str, stuck)) or 'unknown'}) "
+                            f"still hold {self.root} and could not be stopped")
+
+    @property
+    def lock_fd(self) -> int:
+        """The locked file descriptor, for the workers to share (see :mod:`.lifeline`)."""
+        return self._lock_handle.fileno()
 
     def close(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
