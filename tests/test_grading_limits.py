@@ -67,7 +67,7 @@ def test_a_killed_coordinator_takes_its_tree_and_an_immediate_rerun_gives_the_sa
         assert first.poll() is None, (tmp_path / "first.log").read_text()
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    tree = [int(line.split(":")[0]) for line in run_processes(marker, out)]
+    tree = {int(line.split(":")[0]): line for line in run_processes(marker, out)}
     snapshot = {pid: _start_time(pid) for pid in tree}
     # the coordinator, the fork server, two workers, their kernel templates and kernels
     assert len(snapshot) >= 6, run_processes(marker, out)
@@ -80,7 +80,7 @@ def test_a_killed_coordinator_takes_its_tree_and_an_immediate_rerun_gives_the_sa
     workspace = Workspace(out).open()
     left_at_lock = _still_running(snapshot)
     workspace.close()
-    assert left_at_lock == [], f"old processes alive when a new run took the lock: {left_at_lock}"
+    assert left_at_lock == [], f"old processes alive when a new run took the lock: {[tree[p] for p in left_at_lock]}"
     second = subprocess.run(_command(tmp_path / "class", out), cwd=ROOT, capture_output=True, text=True,
                             timeout=900)
     assert second.returncode == 0, second.stdout + second.stderr

@@ -15,8 +15,8 @@ run started at once in the same workspace. So each worker:
 * **holds the workspace lock**: it gets a duplicate of the coordinator's locked file descriptor
   (the same open file description, so the same ``flock``), which the kernel releases only when
   the last process holding it has exited. A new run therefore cannot take the lock while any
-  worker of the old run, or (because workers end their descendants first) anything they
-  started, is alive; :meth:`grader.grading.workspace.Workspace.open` waits for that, and clears
+  worker of the old run, or (because workers end their descendants, and wait for the fork
+  server, first) anything they started, is alive; :meth:`grader.grading.workspace.Workspace.open` waits for that, and clears
   what is left after a grace period.
 
 The parent-death signals of the templates and kernels (``SIGKILL``) stay as a second line.
@@ -131,14 +131,28 @@ def _wait_for_exit(pid: int) -> None:
         os.close(descriptor)
 
 
+def _end(pid: int, grace: float = 5.0) -> None:
+    """Wait up to ``grace`` seconds for process ``pid`` to exit, then SIGKILL it and wait."""
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if alive(pid):
+        kill_all([pid])
+        _wait_for_exit(pid)
+
+
 def follow(coordinator: int) -> None:
     """Make this worker die, with everything it started, the moment process ``coordinator`` ends."""
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the fork server's death too (it follows the coordinator)
 
+    fork_server = os.getppid()
+
     def watch():
         _wait_for_exit(coordinator)
         end_descendants()
+        if fork_server not in (coordinator, 1):
+            _end(fork_server)  # it ends on its own at the coordinator's death; the lock outlives it
         os._exit(1)
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
