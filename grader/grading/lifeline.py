@@ -141,17 +141,22 @@ def _end(pid: int, grace: float = 5.0) -> None:
         _wait_for_exit(pid)
 
 
-def follow(coordinator: int) -> None:
-    """Make this worker die, with everything it started, the moment process ``coordinator`` ends."""
+def follow(coordinator: int, fork_server: int | None = None) -> None:
+    """Make this worker die, with everything it started, the moment process ``coordinator`` ends.
+
+    ``fork_server`` is the process that forked this worker when it is not the coordinator
+    (multiprocessing's fork server): the worker waits for it (and kills it after a grace period)
+    before it exits, so the lock it holds outlives the fork server too.
+    """
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the fork server's death too (it follows the coordinator)
-
-    fork_server = os.getppid()
+    if fork_server in (coordinator, 1):
+        fork_server = None  # forked by the coordinator itself, or already orphaned
 
     def watch():
         _wait_for_exit(coordinator)
         end_descendants()
-        if fork_server not in (coordinator, 1):
+        if fork_server is not None:
             _end(fork_server)  # it ends on its own at the coordinator's death; the lock outlives it
         os._exit(1)
 

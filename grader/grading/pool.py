@@ -145,9 +145,12 @@ class WorkerPool:
                         self.start_seconds.append(round(now - slot.started, 3))
                         startup_failures = 0
                         continue
-                    if kind == "done":
+                    if kind in ("done", "last"):
                         slot.job = None
                         remaining -= 1
+                        if kind == "last":  # the worker hit a bound and leaves: replace it now
+                            self._retire(slot, graceful=True)  # it is exiting; let it end its kernels
+                            self.slots[index] = self._spawn()
                         yield payload
                         continue
                     if kind == "failed" and payload:

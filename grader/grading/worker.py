@@ -411,7 +411,7 @@ def worker_main(connection, settings: WorkerSettings, name: str, coordinator: in
     from . import lifeline
 
     if coordinator is not None:
-        lifeline.follow(coordinator)
+        lifeline.follow(coordinator, fork_server=os.getppid())  # started by the pool's fork server
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
 
     def stop(signum, frame):
@@ -430,9 +430,12 @@ def worker_main(connection, settings: WorkerSettings, name: str, coordinator: in
                 break
             if job is None:
                 break
-            connection.send(("done", grader.grade(job)))
+            result = grader.grade(job)
+            # After a bound was hit a fresh worker takes over (see .bounds). "last" says so in the
+            # same message as the result, so that the coordinator never sends this process a job.
+            connection.send(("last" if grader.spent else "done", result))
             if grader.spent:
-                break  # after a bound was hit, a fresh worker takes over (see .bounds)
+                break
     except SystemExit:
         pass
     except Exception:  # noqa: BLE001 - report and exit; the coordinator replaces this worker
