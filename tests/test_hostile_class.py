@@ -41,19 +41,26 @@ def _page_kinds(a: str) -> list[g.Submission]:
 
     Their attacks are in extra cells, outputs and metadata, none in an answer, so each scores what its
     answers earn: full marks, but the one whose first answer raises (it loses that part) and the
-    notebook that is not JSON (``invalid_notebook``). The id made of markup is kept as it is.
+    notebook that is not JSON (``invalid_notebook``). The id made of markup is kept as it is, and
+    noted (``odd_name``): the gradebook holds it as its folder name.
     """
     expected = {"hostile-outputs": (_full(a), "ok"), "hostile-cells": (_full(a), "ok"),
                 "hostile-message": (_full(a) - g.points(a)[g.test_ids(a)[0]], "ok"),
-                pages.STUDENT_ID_ATTACK: (_full(a), "ok")}
+                pages.STUDENT_ID_ATTACK: (_full(a), "odd_name", "formgrader")}  # kept from formgrader
     return [g.Submission(sub.student, a, sub.files, *expected.get(sub.student, (0, "invalid_notebook")))
             for sub in pages.submissions(a)]
 
 
 def _honest_kinds() -> list[g.Submission]:
-    return [g.Submission(f"honest-{name}", variant.assignment,
+    """The honest variants (full marks), and one whose helper table is built by a call: the two parts
+    that use it score zero, and the row is ``lost_in_runner`` (its notebook had shown a pass)."""
+    subs = [g.Submission(f"honest-{name}", variant.assignment,
                          {f"{variant.assignment}.ipynb": g.dumps(honest.notebook(name))}, _full(variant.assignment), "ok")
             for name, variant in honest.VARIANTS.items()]
+    nb, _ = honest.passes_only_in_the_notebook()
+    lost = _full(A) - g.points(A)["test_stacked_rnn_forward"] - g.points(A)["test_bidirectional_rnn_forward"]
+    return subs + [g.Submission("honest-but-built-by-a-call", A, {f"{A}.ipynb": g.dumps(nb)}, lost, "lost_in_runner",
+                                "stacked_rnn_forward passed in the notebook")]
 
 
 def build_class(path: Path) -> list[g.Submission]:
@@ -144,7 +151,19 @@ def test_no_script_runs_in_any_page_the_grader_wrote(graded, browser):
     assert len([p for p in pages_written if p.startswith("feedback/")]) == len(expected), pages_written
     with serve_directory(out) as site:
         for path in pages_written:
-            assert_page_inert(browser, site, path)
+            images = assert_page_inert(browser, site, path)
+            if ("hostile-outputs" in path or "hostile-cells" in path) and f"/{A}/" in path:
+                assert images >= 1, f"{path}: its images are gone"
+
+
+def test_the_report_lists_look_alikes_and_the_workspace_keeps_no_refused_entry(graded):
+    _, out, _, _ = graded
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Student ids that look alike (2)" in page and "U+0301" in page
+    kept = {p: p.stat().st_size for p in (out / "unpacked").rglob("*") if p.is_file()}
+    assert max(kept.values()) < 256 * 2**20  # the 257 MiB notebook was not kept
+    assert all(size < 2**20 for p, size in kept.items() if p.suffix != ".ipynb")  # nor the 3 MiB extra file
+    assert not list((out / "unpacked").rglob("__MACOSX")) and not list((out / "unpacked").rglob("._*"))
 
 
 def _wait_for_a_first_result(process: subprocess.Popen, out: Path, log: Path) -> None:

@@ -1,8 +1,8 @@
 """No student content runs in the pages the grader writes: the sanitizer, and the real pages in Chromium.
 
 The hostile submissions are in ``tests/hostile``. The unit tests render them through the feedback
-exporter and the report without a kernel; the browser test grades a small hostile class with
-``python -m grader grade`` and opens every page it wrote in Debian's Chromium.
+exporter and the report without a kernel; tests/test_hostile_class.py grades them in a whole class
+with ``python -m grader grade`` and opens every page it wrote in Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import html
 import html.parser
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import grading_class as g
 from hostile import pages as hostile
 import nbformat
-import pytest
 
 from grader.grading import feedback, report
 from grader.grading.course import load_spec
@@ -168,7 +165,7 @@ def test_report_and_not_graded_pages_are_inert():
     assert_csp_first(missing)
 
 
-def render_formgrade(nb: dict) -> str:
+def render_formgrade(nb: dict, student: str = "ada") -> str:
     """A submission's page as nbgrader's formgrader renders it: its own ``HTMLExporter``, built from
     the course's ``nbgrader_config.py`` and formgrader's template settings (nbgrader's
     ``FormgradeExtension.build_extra_config`` and ``SubmissionHandler.get``)."""
@@ -181,9 +178,21 @@ def render_formgrade(nb: dict) -> str:
     config.HTMLExporter.template_name = "formgrade"
     config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
     resources = {"assignment_id": A, "notebook_id": A, "submission_id": "s1", "index": 0, "total": 1,
-                 "base_url": "", "student": "ada", "last_name": None, "first_name": None, "notebook_path": "x"}
+                 "base_url": "", "student": student, "last_name": None, "first_name": None, "notebook_path": "x"}
     page, _ = HTMLExporter(config=config).from_notebook_node(as_node(nb), resources=resources)
     return page
+
+
+def test_formgrader_never_gets_an_id_with_markup_from_the_gradebook():
+    """Formgrader writes the gradebook's student id into its page as it is; the grade command
+    stores an id holding markup as its folder name (``gradebook_id``)."""
+    from grader.grading.gradebook import gradebook_id
+
+    student = '<img src=x onerror="window.__pwned=1">'
+    honest = live_parts(render_formgrade(g.solution(A)))
+    assert len(live_parts(render_formgrade(g.solution(A), student))) > len(honest)  # the exact id runs
+    assert live_parts(render_formgrade(g.solution(A), gradebook_id(student))) == honest
+    assert gradebook_id("ada") == "ada" and gradebook_id("José") == "José"
 
 
 def test_formgrader_with_the_course_config_shows_the_hostile_notebook_inert():
@@ -196,32 +205,3 @@ def test_formgrader_with_the_course_config_shows_the_hostile_notebook_inert():
                                                                "<img src='data:text/plain;base64,'>")]
     assert sorted(added) == sorted(honest), "the student's notebook added something live"
     assert hostile.MARKER not in page and "<b>bold stays</b>" in page and "My notes" in page
-
-
-# ----------------------------------------------------------------------------- in the browser
-
-@pytest.fixture(scope="module")
-def hostile_class(tmp_path_factory):
-    """A small hostile class (tests/hostile), graded by ``python -m grader grade``: the workspace."""
-    base = tmp_path_factory.mktemp("hostile")
-    submitted = g.write_folder(base / "submitted", hostile.submissions(A))
-    out = base / "grading"
-    done = subprocess.run([sys.executable, "-m", "grader", "grade", str(submitted), "--out", str(out), "--quiet",
-                           "--assignment", A, "--workers", "2", "--timeout", "60", "--cell-timeout", "20"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out
-
-
-@pytest.mark.slow
-def test_no_script_runs_in_any_page_the_grader_wrote(hostile_class, browser):
-    from browser import assert_page_inert, serve_directory
-
-    pages = sorted(p.relative_to(hostile_class).as_posix() for p in hostile_class.rglob("*.html"))
-    feedback_pages = [p for p in pages if p.startswith("feedback/")]
-    assert "report.html" in pages and len(feedback_pages) == len(hostile.submissions(A)), pages
-    with serve_directory(hostile_class) as site:
-        for path in pages:
-            images = assert_page_inert(browser, site, path)
-            if "hostile-outputs" in path or "hostile-cells" in path:
-                assert images >= 1, f"{path}: its images are gone"

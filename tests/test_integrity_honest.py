@@ -23,7 +23,7 @@ from grader.integrity.definitions import Definitions, extract, reduce_cell, scop
 from grader.integrity.verify import _passed_in_notebook, plan_parts
 
 from exercise_helpers import define, source_notebook
-from hostile.honest import VARIANTS, answers, notebook
+from hostile.honest import VARIANTS, answers, notebook, passes_only_in_the_notebook
 from tampering._notebooks import cell, insert_after
 
 needs_sandbox = pytest.mark.skipif(not sandbox.available(), reason="no sandbox here")
@@ -186,13 +186,7 @@ def test_a_syntax_error_in_one_part_costs_only_that_part(verifier):
 @pytest.mark.slow
 @needs_sandbox
 def test_a_name_the_verification_did_not_run_is_explained_and_flagged(verifier):
-    source = answers("tables_and_helpers")["stacked_rnn_forward"]
-    built = source.replace('ACT = {"tanh": torch.tanh, "relu": torch.relu}',
-                           'def table():\n    return {"tanh": torch.tanh, "relu": torch.relu}\n\n\nACT = table()')
-    nb = _with_answer("tables_and_helpers", stacked_rnn_forward=built)
-    test_cell = cell(nb, "test_stacked_rnn_forward")  # what the student saw when they ran it
-    test_cell["outputs"] = [{"output_type": "stream", "name": "stdout",
-                             "text": "stacked_rnn_forward: all 12 visible cases pass (outputs and h_n).\n"}]
+    nb, _ = passes_only_in_the_notebook()
     moved = answers("tables_and_helpers")["recurrent_parameter_count"].split("\n\n\n")
     cell(nb, "recurrent_parameter_count")["source"] = moved[1]
     insert_after(nb, "masked_rnn_forward", moved[0], "student-constants")

@@ -30,14 +30,15 @@ Modules, one job each:
   :mod:`.csvsafe`); :mod:`.report`:
   ``report.html``; :mod:`.progress`: the progress bar; :mod:`.settings`: the limits.
 
-Seams for what comes next:
+How the rest plugs in:
 
-* a sandbox: :class:`.kernels.KernelLauncher` (``wrap`` the command that starts a kernel, or the
-  kernel template, e.g. in bubblewrap; ``environment`` to shape its variables), passed as
-  ``RunOptions.launcher``; the resource limits are applied inside it;
-* trusted verification: ``RunOptions.verifiers``, nbgrader preprocessors (classes or
-  ``"module.Class"``) placed in ``c.Autograde.autograde_preprocessors`` after the execution and before
-  ``SaveAutoGrades``, so what they decide is what the gradebook records.
+* the sandbox (:mod:`grader.integrity.sandbox`, bubblewrap): a :class:`.kernels.KernelLauncher`
+  (``wrap`` the command that starts a kernel, or the kernel template; ``environment`` to shape its
+  variables), passed as ``RunOptions.launcher``; the resource limits are applied inside it;
+* the trusted verification (:mod:`grader.integrity`): ``RunOptions.verifiers``, nbgrader
+  preprocessors placed in ``c.Autograde.autograde_preprocessors`` after the execution and before
+  ``SaveAutoGrades``, so what they decide is what the gradebook records; the worker reads its
+  verdicts (kept in the autograded notebooks' metadata) only as ``NotebookVerdict``.
 
 Nothing here imports nbgrader or torch at import time except :mod:`.executor`, :mod:`.feedback` and
 :mod:`.kernels`, so the command line answers at once and ``limits.py`` starts in milliseconds.

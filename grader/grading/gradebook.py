@@ -8,11 +8,23 @@ never locked by a worker), and any database nbgrader supports works through ``--
 Per submission it records the student, the submission (with its timestamp.txt if any), the
 automatic score of every graded cell, and ``flagged`` on each notebook whose status is not ``ok``,
 so the instructor sees them in nbgrader's formgrader too.
+
+Students are stored under :func:`gradebook_id`: the exact id, except that an id holding markup
+(``<img src=x onerror=...>``) is stored as its workspace folder name (``_img_src_x_onerror-<hash>``),
+because formgrader writes gradebook ids into its pages unescaped. ``grades.csv`` and the report
+keep the exact id; the folder name is a function of it (:func:`.workspace.safe_name`).
 """
 
 from __future__ import annotations
 
+from .names import has_markup
 from .results import Row
+from .workspace import safe_name
+
+
+def gradebook_id(student: str) -> str:
+    """The id the gradebook holds for ``student``: the exact id unless it holds markup."""
+    return safe_name(student) if has_markup(student) else student
 
 
 class GradebookWriter:
@@ -23,14 +35,14 @@ class GradebookWriter:
 
     def add_students(self, students: list[str]) -> None:
         for student in students:
-            self.gradebook.update_or_create_student(student)
+            self.gradebook.update_or_create_student(gradebook_id(student))
 
     def has(self, student: str, assignment: str) -> bool:
         """Does the gradebook hold this submission already (e.g. from an earlier run)?"""
         from nbgrader.api import MissingEntry
 
         try:
-            self.gradebook.find_submission(assignment, student)
+            self.gradebook.find_submission(assignment, gradebook_id(student))
             return True
         except MissingEntry:
             return False
@@ -44,9 +56,10 @@ class GradebookWriter:
             return
         gb = self.gradebook
         try:
-            gb.update_or_create_student(result.student)
+            student = gradebook_id(result.student)
+            gb.update_or_create_student(student)
             timestamp = parse_utc(result.timestamp) if result.timestamp else None
-            submission = gb.update_or_create_submission(result.assignment, result.student,
+            submission = gb.update_or_create_submission(result.assignment, student,
                                                         **({"timestamp": timestamp} if timestamp else {}))
             flagged = row.status != "ok"
             scores = {(part.notebook, part.grade_id): part.score for part in result.parts}

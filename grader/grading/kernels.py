@@ -33,6 +33,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Any as AnyTrait
 
+from . import lifeline
+
 LIMITS_SCRIPT = Path(__file__).with_name("limits.py")
 
 
@@ -263,11 +265,12 @@ class ZygoteChild:
     def poll(self) -> int | None:
         if self.returncode is None:
             self.returncode = self.zygote.status(self.template_pid)
-            if self.returncode is None and not self.zygote.alive:
-                try:
-                    os.kill(self.pid, 0)
-                except ProcessLookupError:
-                    self.returncode = -signal.SIGKILL  # its template died, and it with it
+            if self.returncode is None and not self.zygote.alive and not lifeline.alive(self.pid):
+                self.returncode = -signal.SIGKILL  # its template died, and it with it
+                try:  # a worker is a subreaper (see lifeline): the orphan's zombie is ours to reap
+                    os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:

@@ -9,6 +9,10 @@
   that is not valid UTF-8 (Python gives it as ``surrogateescape`` characters) becomes the id with
   each undecodable byte written as ``\\xNN`` (``b"Jos\\xe9"`` -> ``Jos\\xe9``, 7 characters), so the
   id is valid text everywhere it goes (CSV, gradebook, report) and the bytes stay readable.
+* **Markup** (:func:`has_markup`): an id with a character HTML gives meaning to (``<>&"'`` or a
+  backquote). Every page the grader writes escapes ids, but nbgrader's formgrader writes gradebook
+  ids into its pages unescaped, so such an id goes into the gradebook as its folder name (see
+  :mod:`.gradebook`), with a note on its row.
 * **Look-alikes** (:func:`look_alikes`): distinct ids that a person reading the list cannot tell
   apart: equal after Unicode compatibility normalization (NFKC: NFC vs NFD ``José``, ligatures,
   full-width letters) and case folding (``Alice`` and ``alice``).
@@ -22,6 +26,7 @@ import unicodedata
 JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini", ".ipynb_checkpoints", "__pycache__",
                         ".git", ".Trashes", ".Spotlight-V100", ".fseventsd"})
 JUNK_PREFIXES = ("._", ".Trash-", ".~lock.")
+MARKUP_CHARACTERS = frozenset("<>&\"'`")
 
 
 def is_junk(name: str) -> bool:
@@ -38,20 +43,29 @@ def valid_text(text: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def has_markup(student: str) -> bool:
+    """Does the id hold a character that HTML gives meaning to?"""
+    return not MARKUP_CHARACTERS.isdisjoint(student)
+
+
 def student_id(folder_name: str) -> tuple[str, str | None]:
     """``(id, note)`` for a student folder's name as ``os`` gives it.
 
     ``note`` is ``None`` for an ordinary name, else a sentence for the row saying what is odd
-    about it (not valid UTF-8, hidden).
+    about it (not valid UTF-8, hidden, holds markup).
     """
     raw = os.fsencode(folder_name)
     text = valid_text(folder_name)
+    notes = []
     if text != folder_name:
-        return text, (f"the folder name is not valid UTF-8 (bytes {raw!r}); the id shows each undecodable "
-                      f"byte as \\xNN")
-    if text.startswith("."):
-        return text, "the folder name starts with '.', so it is hidden on most systems"
-    return text, None
+        notes.append(f"the folder name is not valid UTF-8 (bytes {raw!r}); the id shows each undecodable "
+                     f"byte as \\xNN")
+    elif text.startswith("."):
+        notes.append("the folder name starts with '.', so it is hidden on most systems")
+    if has_markup(text):
+        notes.append("the id holds characters that web pages give meaning to (< > & \" ' `); nbgrader's "
+                     "formgrader shows gradebook ids unescaped, so the gradebook holds it as its folder name")
+    return text, "; ".join(notes) or None
 
 
 def look_alike_key(student: str) -> str:

@@ -20,6 +20,9 @@ STATUSES: dict[str, str] = {
     "suspicious": "the code did something no honest answer needs (patching the checks or torch, reading "
                   "files, forbidden calls...; the reason says what); the trusted verification decided every "
                   "part, so an attack gains nothing, and a forbidden use scores zero for its part",
+    "lost_in_runner": "a part passed in the student's notebook but failed in the trusted verification, which "
+                      "runs only the answer cells' imports, definitions and plain assignments (zero for the "
+                      "part); its message tells the student what to change: worth a look",
     "limit_exceeded": "processing the submission on the grader's side (reading and repairing it, nbgrader's "
                       "converter, the feedback, the gradebook) exceeded its CPU-time or memory bound, and was "
                       "stopped (zero); it is not retried until the submission or the limits change",
@@ -42,7 +45,8 @@ STATUSES: dict[str, str] = {
     "refused_zip_entry": "entries of the zip over a limit (a file too large, too many entries or bytes in the "
                          "zip), repeated or corrupt were not extracted; the rest was graded",
     "odd_name": "the student's id needs a look: the folder name is not valid UTF-8 (shown with \\xNN escapes), "
-                "is hidden (starts with '.'), or looks like another student's id (Unicode normalization, case)",
+                "is hidden (starts with '.'), holds markup (stored in the gradebook under its folder name), or "
+                "looks like another student's id (Unicode normalization, case)",
     "extra_files": "extra notebooks or files were submitted; they were ignored",
     "unsandboxed": "graded WITHOUT a sandbox (the instructor passed --unsandboxed): student code could "
                    "read files and use the network while it ran",

@@ -335,6 +335,7 @@ class Grader:
         import nbformat
 
         from grader.integrity.preprocessor import METADATA_KEY
+        from grader.integrity.verify import NotebookVerdict
 
         seconds, ran = 0.0, False
         for name in spec.notebooks:
@@ -342,15 +343,18 @@ class Grader:
             if not path.is_file():
                 continue
             ran = True
-            verdict = nbformat.read(path, as_version=4).metadata.get(METADATA_KEY)
-            if not verdict:
+            recorded = nbformat.read(path, as_version=4).metadata.get(METADATA_KEY)
+            if not recorded:
                 continue
-            seconds += float(verdict.get("seconds", 0.0))
-            reasons = list(verdict.get("suspicious", []))
-            for part in verdict.get("parts", {}).values():
-                reasons += [f"{part['name']}: {reason}" for reason in part.get("suspicious", [])]
+            verdict = NotebookVerdict.from_json(recorded)
+            seconds += verdict.seconds
+            reasons = verdict.all_suspicious()
             if reasons:
                 result.notes.append(Note("suspicious", f"{name}.ipynb: " + "; ".join(dict.fromkeys(reasons))))
+            lost = [part.name for part in verdict.parts.values() if part.lost_in_runner]
+            if lost:
+                result.notes.append(Note("lost_in_runner", f"{name}.ipynb: {', '.join(lost)} passed in the "
+                                                           "notebook and failed in the verification"))
         if ran:
             result.sandboxed = self.settings.sandboxed
             if not self.settings.sandboxed:

@@ -180,9 +180,6 @@ class Workspace:
         atomic_write_text(self._result_path(result.student, result.assignment),
                           json.dumps(result.to_json(), ensure_ascii=False, indent=1, sort_keys=True))
 
-    def forget_result(self, student: str, assignment: str) -> None:
-        self._result_path(student, assignment).unlink(missing_ok=True)
-
     def load_results(self) -> dict[tuple[str, str], SubmissionResult]:
         """Every finished grade recorded so far, by (student, assignment); unreadable records are skipped."""
         results = {}

@@ -602,13 +602,6 @@ def _lock_when_bound(folder: Path, sockets: int = 5, timeout: float = 120.0) -> 
         pass
 
 
-def kernel_launcher(limits: Limits | None = None, protect=()) -> SandboxKernelLauncher:
-    """The launcher the grading pipeline starts kernels with (raises :class:`Unsandboxed` if none works here)."""
-    if not available():
-        raise Unsandboxed(unavailable_reason())
-    return SandboxKernelLauncher(limits=limits, protect=protect)
-
-
 def sandboxed_kernel_manager_class():
     """A jupyter_client ``AsyncKernelManager`` whose kernels start sandboxed (for plain ``nbgrader autograde``)."""
     from jupyter_client.manager import AsyncKernelManager

@@ -60,9 +60,6 @@ class PartPlan:
     calls: list  # [(seeds, hidden)], in the cell's order; seeds None means the visible seeds
     position: int
 
-    def key(self) -> str:
-        return self.grade_id
-
 
 def _check_call(node) -> tuple[str, tuple | None, bool]:
     """``(name, seeds, hidden)`` of a statement ``check(name[, seeds=[...]][, hidden=bool])``."""

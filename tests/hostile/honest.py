@@ -425,3 +425,20 @@ def answers(name: str) -> dict[str, str]:
 def notebook(name: str) -> dict:
     """The variant as a submitted notebook (the release with its answer cells filled in)."""
     return filled_release(release_notebook(VARIANTS[name].assignment), answers(name))
+
+
+def passes_only_in_the_notebook() -> tuple[dict, str]:
+    """``(notebook, grade id)``: tables_and_helpers with ``ACT`` built by a call (a statement the
+    verification does not run), and the test cell of ``stacked_rnn_forward`` showing the pass line the
+    student saw. Both parts that use ``ACT`` fail in the verification; the one whose stored output had
+    passed is flagged ``lost_in_runner``."""
+    nb = notebook("tables_and_helpers")
+    built = answers("tables_and_helpers")["stacked_rnn_forward"].replace(
+        'ACT = {"tanh": torch.tanh, "relu": torch.relu}',
+        'def table():\n    return {"tanh": torch.tanh, "relu": torch.relu}\n\n\nACT = table()')
+    cells = {c["metadata"].get("nbgrader", {}).get("grade_id"): c for c in nb["cells"]}
+    cells["stacked_rnn_forward"]["source"] = built
+    cells["test_stacked_rnn_forward"]["outputs"] = [{
+        "output_type": "stream", "name": "stdout",
+        "text": "stacked_rnn_forward: all 12 visible cases pass (outputs and h_n).\n"}]
+    return nb, "test_stacked_rnn_forward"
