@@ -12,7 +12,7 @@ import torch
 from grader.checks import CHECKS, CheckFailure, run_check
 from grader.checks.core import VISIBLE_SEEDS, Foreign, Outcome, to_outcome
 from grader.integrity import sandbox, verify
-from grader.integrity.verify import PartPlan, Verifier, VerifySettings, counterfeit, plan_parts
+from grader.integrity.verify import Verifier, VerifySettings, counterfeit, plan_parts
 
 from exercise_helpers import (ASSIGNMENTS, MUTATIONS, PARTS, define, filled_release, mutated_solution, nbgrader_meta,
                               release_notebook, solution_cells, source_notebook, strip_markers)
@@ -208,7 +208,6 @@ def test_without_a_sandbox_the_verifier_refuses_unless_told(monkeypatch):
         Verifier(VerifySettings())
     Verifier(VerifySettings(sandboxed=False)).close()
     assert json.dumps(verify.NotebookVerdict({}, [], [], False).to_json())
-    assert PartPlan("g", "n", 1.0, [], 0).key() == "g"
 
 
 # The body of an honest recurrent_parameter_count (the signature comes first in each test's code).
