@@ -58,7 +58,7 @@ def _honest_kinds() -> list[g.Submission]:
     subs = [g.Submission(f"honest-{name}", variant.assignment,
                          {f"{variant.assignment}.ipynb": g.dumps(honest.notebook(name))}, _full(variant.assignment), "ok")
             for name, variant in honest.VARIANTS.items()]
-    nb, _ = honest.passes_only_in_the_notebook()
+    nb = honest.passes_only_in_the_notebook()
     lost = _full(A) - g.points(A)["test_stacked_rnn_forward"] - g.points(A)["test_bidirectional_rnn_forward"]
     return subs + [g.Submission("honest-but-built-by-a-call", A, {f"{A}.ipynb": g.dumps(nb)}, lost, "lost_in_runner",
                                 "stacked_rnn_forward passed in the notebook")]
@@ -152,7 +152,7 @@ def test_no_script_runs_in_any_page_the_grader_wrote(graded, browser):
     assert len([p for p in pages_written if p.startswith("feedback/")]) == len(expected), pages_written
     # Every page of the assignment handed in; of the others ("missing" pages, which show only the id),
     # those of the ids that hold markup.
-    markup = {safe_name(student) for student, _ in expected if set(student) & set("<>&\"'`")}
+    markup = {safe_name(student) for student, _ in expected if set(student) & names_and_zips.MARKUP}
     opened = [p for p in pages_written if not p.startswith("feedback/") or f"/{A}/" in p
               or p.split("/")[1] in markup]
     assert len(opened) > len(expected) // 5

@@ -186,7 +186,7 @@ def test_a_syntax_error_in_one_part_costs_only_that_part(verifier):
 @pytest.mark.slow
 @needs_sandbox
 def test_a_name_the_verification_did_not_run_is_explained_and_flagged(verifier):
-    nb, _ = passes_only_in_the_notebook()
+    nb = passes_only_in_the_notebook()
     moved = answers("tables_and_helpers")["recurrent_parameter_count"].split("\n\n\n")
     cell(nb, "recurrent_parameter_count")["source"] = moved[1]
     insert_after(nb, "masked_rnn_forward", moved[0], "student-constants")

@@ -427,8 +427,8 @@ def notebook(name: str) -> dict:
     return filled_release(release_notebook(VARIANTS[name].assignment), answers(name))
 
 
-def passes_only_in_the_notebook() -> tuple[dict, str]:
-    """``(notebook, grade id)``: tables_and_helpers with ``ACT`` built by a call (a statement the
+def passes_only_in_the_notebook() -> dict:
+    """tables_and_helpers with ``ACT`` built by a call (a statement the
     verification does not run), and the test cell of ``stacked_rnn_forward`` showing the pass line the
     student saw. Both parts that use ``ACT`` fail in the verification; the one whose stored output had
     passed is flagged ``lost_in_runner``."""
@@ -441,4 +441,4 @@ def passes_only_in_the_notebook() -> tuple[dict, str]:
     cells["test_stacked_rnn_forward"]["outputs"] = [{
         "output_type": "stream", "name": "stdout",
         "text": "stacked_rnn_forward: all 12 visible cases pass (outputs and h_n).\n"}]
-    return nb, "test_stacked_rnn_forward"
+    return nb

@@ -33,6 +33,7 @@ NFC = unicodedata.normalize("NFC", "José")
 NFD = unicodedata.normalize("NFD", "José")
 FORMULA_IDS = ["=1+2", '=HYPERLINK("evil.example","x")', "+41 79 000", "-2", "@SUM(A1)", "'quoted"]
 MARKUP_IDS = ["<img src=x onerror=alert(1)>", 'x" onmouseover="alert(2)']
+MARKUP = set("<>&\"'`")  # characters HTML gives meaning to: such an id reaches formgrader as its folder name
 OVERSIZED = 257 * 2**20  # over unzip.MAX_ENTRY_BYTES (256 MiB): zeros, so it compresses to ~250 KiB
 
 
@@ -42,7 +43,7 @@ def name_kinds(a: str) -> list[g.Submission]:
     full = sum(g.points(a).values())
     name = f"{a}.ipynb"
     # An id with < > & " ' or ` reaches nbgrader's formgrader only as its folder name, and says so.
-    subs = [g.Submission(student, a, {name: text}, full, "odd_name", "formgrader") if set(student) & set("<>&\"'`")
+    subs = [g.Submission(student, a, {name: text}, full, "odd_name", "formgrader") if set(student) & MARKUP
             else g.Submission(student, a, {name: text}, full, "ok") for student in FORMULA_IDS + MARKUP_IDS]
     subs += [g.Submission(NFC, a, {name: text}, full, "odd_name", "looks like"),
              g.Submission(NFD, a, {name: text}, full, "odd_name", "looks like"),
