@@ -40,10 +40,10 @@ book: $(STAMP) $(ASSETS)
 	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses=auto --dist=loadfile
 
 test-quick: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --dist=loadfile
 
 clean:
 	rm -rf book/_build book/_vendor book/node_modules

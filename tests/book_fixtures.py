@@ -4,6 +4,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from browser import launch_browser, serve_directory
 
@@ -12,12 +13,21 @@ HTML = ROOT / "book" / "_build" / "html"
 
 
 @pytest.fixture(scope="session")
-def build_log():
-    """Run the README's book command once; return its combined output."""
-    result = subprocess.run(["make", "book"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    log = result.stdout
-    assert result.returncode == 0, f"`make book` failed:\n{log[-6000:]}"
+def build_log(tmp_path_factory):
+    """Run the README's book command once per test run; return its combined output.
+
+    Under pytest-xdist every worker asks for this fixture: the first one runs `make book` (never two
+    at once on one checkout) and leaves the log in the run's shared temporary folder for the others.
+    """
+    shared = tmp_path_factory.getbasetemp().parent  # common to all the workers of one run
+    saved = shared / "make-book.log"
+    with FileLock(str(shared / "make-book.lock")):
+        if not saved.exists():
+            result = subprocess.run(["make", "book"], cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            saved.write_text(f"{result.returncode}\n{result.stdout}", encoding="utf-8")
+        returncode, log = saved.read_text(encoding="utf-8").split("\n", 1)
+    assert returncode == "0", f"`make book` failed:\n{log[-6000:]}"
     return log
 
 
