@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-quick clean
+.PHONY: book test test-quick lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: $(STAMP)
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" --numprocesses=auto --dist=loadfile
+
+# Style and complexity (ruff: pyflakes and McCabe complexity, configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf book/_build book/_vendor book/node_modules

@@ -76,7 +76,7 @@ class _Encoder:
         self.arrays.append(raw.numpy().copy())
         return {"a": index, "dtype": dtype, "shape": list(value.shape)}
 
-    def node(self, value, depth=0):
+    def node(self, value, depth=0):  # noqa: C901
         if depth > MAX_DEPTH:
             raise BundleError("nested too deeply")
         kind = type(value)
@@ -142,7 +142,7 @@ def write_bundle(folder: Path, name: str, tree, foreign=None) -> None:
 # ----------------------------------------------------------------------------- decoding (untrusted input)
 
 
-def _read_arrays(source, wanted: set[int], max_total: int) -> dict:
+def _read_arrays(source, wanted: set[int], max_total: int) -> dict:  # noqa: C901
     """The ``uint8`` arrays ``a<i>`` of an npz, after checking names, headers and sizes."""
     import numpy as np
     from numpy.lib import format as npy
@@ -223,7 +223,7 @@ class _Decoder:
             raise BundleError("a bool tensor holds bytes other than 0 and 1")
         return torch.from_numpy(raw.copy()).view(torch_dtype).reshape(shape)
 
-    def node(self, node, depth=0):
+    def node(self, node, depth=0):  # noqa: C901
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
             raise BundleError("too large or nested too deeply")

@@ -92,7 +92,6 @@ def bad_kinds(a: str) -> list[Submission]:
     full = sum(points(a).values())
     tests = test_ids(a)
     sols = solution_ids(a)
-    pts = points(a)
     sol = solution(a)
 
     edited = solution(a)

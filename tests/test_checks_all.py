@@ -11,7 +11,6 @@ import re
 import pytest
 import torch
 
-import grader.reference as reference
 from grader.checks import CHECKS, CheckFailure, check, run_check
 from grader.checks.core import VISIBLE_SEEDS
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -340,7 +339,7 @@ def describe(value) -> str:
     return f"the {type(value).__name__} {_fmt(value)}"
 
 
-def compare_tensors(what: str, got, expected: torch.Tensor, tolerance=None) -> str | None:
+def compare_tensors(what: str, got, expected: torch.Tensor, tolerance=None) -> str | None:  # noqa: C901
     """Type, dtype, shape, finiteness and values of one tensor; ``None`` if they agree."""
     if type(got) is not torch.Tensor:
         hint = ""
@@ -384,7 +383,7 @@ def compare_tensors(what: str, got, expected: torch.Tensor, tolerance=None) -> s
             f"largest difference {largest:.3g}).")
 
 
-def compare_values(what: str, got, expected, tolerance=None) -> str | None:
+def compare_values(what: str, got, expected, tolerance=None) -> str | None:  # noqa: C901
     """Recursive comparison of snapshots: tensors, tuples, dicts, Python numbers, None."""
     if isinstance(expected, torch.Tensor):
         return compare_tensors(what, got, expected, tolerance)

@@ -247,7 +247,7 @@ def _resolve(parts, namespace):
     return found
 
 
-def static_violations(fn, rules: Rules | None) -> list[str]:
+def static_violations(fn, rules: Rules | None) -> list[str]:  # noqa: C901
     """Forbidden things named in ``fn``'s source (or its methods', for a class)."""
     if rules is None:
         return []
@@ -324,7 +324,7 @@ class _Recorder:
         if what not in self.seen:
             self.seen.append(what)
 
-    def hook(self, frame, event, arg):
+    def hook(self, frame, event, arg):  # noqa: C901
         code = frame.f_code
         if event == "call":
             if code is _TRUSTED_CODE:

@@ -120,7 +120,7 @@ def _missing_result(workspace: Workspace, student: str, spec) -> SubmissionResul
     return result
 
 
-def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
+def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:  # noqa: C901
     log = log or logging.getLogger("grader.grading")
     started = time.monotonic()
     try:

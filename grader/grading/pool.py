@@ -115,7 +115,7 @@ class WorkerPool:
         spec = self.settings.specs[job.assignment]
         return self._failed(job, text, len(spec.notebooks), spec.empty_parts())
 
-    def run(self, jobs: list[Job]):
+    def run(self, jobs: list[Job]):  # noqa: C901
         """Grade ``jobs``; yields one :class:`SubmissionResult` per job as they finish."""
         pending = deque(jobs)
         remaining = len(jobs)

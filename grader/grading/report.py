@@ -168,7 +168,7 @@ def look_alike_section(students: list[str]) -> list[str]:
     return out
 
 
-def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:
+def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:  # noqa: C901
     """The whole page."""
     from .inert import CSP_META  # imports nbgrader: only when a report is written
 

@@ -90,7 +90,7 @@ def _short_list(names: list[str], limit: int = 5) -> str:
 # ----------------------------------------------------------------------------- reading
 
 
-def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES):
+def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES):  # noqa: C901
     """Parse a submitted notebook; returns ``(notebook, notes)`` or raises :class:`Unreadable`."""
     import nbformat
 
@@ -201,7 +201,7 @@ def check_shape(raw: dict) -> None:
         raise Unreadable(f"is nested too deeply (more than {MAX_DEPTH} levels of lists and objects)")
 
 
-def _normalize_structure(notebook) -> None:
+def _normalize_structure(notebook) -> None:  # noqa: C901
     """Make a parsed notebook well-formed for nbformat 4.5: cell types, sources, metadata, ids; outputs cleared."""
     import nbformat
 
@@ -290,7 +290,7 @@ def _recover_by_content(cells: list, release_cells: list) -> int:
     return recovered
 
 
-def repair(notebook, release) -> list[Note]:
+def repair(notebook, release) -> list[Note]:  # noqa: C901
     """Check and repair ``notebook``'s graded cells against the ``release`` notebook, in place."""
     import nbformat
 
@@ -389,7 +389,7 @@ def _grade_ids_in(path: Path, max_bytes: int) -> set[str]:
     return {gid for gid in (_grade_id(cell) for cell in notebook.cells) if gid}
 
 
-def prepare_submission(folder: Path, spec: AssignmentSpec, max_bytes: int = MAX_NOTEBOOK_BYTES) -> PreparedSubmission:
+def prepare_submission(folder: Path, spec: AssignmentSpec, max_bytes: int = MAX_NOTEBOOK_BYTES) -> PreparedSubmission:  # noqa: C901
     """Decide what to grade in ``folder`` and prepare it; every problem becomes a note."""
     files, links = list_files(folder)
     notes: list[Note] = []

@@ -177,7 +177,7 @@ class Grader:
         """The CPU-time bound of one phase of a submission's grading (see :mod:`.bounds`)."""
         return bounds.cpu_budget(name, self.settings.limits.phase_cpu_seconds)
 
-    def _grade(self, job: Job, spec: AssignmentSpec, result: SubmissionResult) -> None:
+    def _grade(self, job: Job, spec: AssignmentSpec, result: SubmissionResult) -> None:  # noqa: C901
         from . import executor, feedback
         from .validate import prepare_submission
 
@@ -405,7 +405,7 @@ class _Capture(logging.Handler):
         return ""
 
 
-def worker_main(connection, settings: WorkerSettings, name: str, coordinator: int | None = None,
+def worker_main(connection, settings: WorkerSettings, name: str, coordinator: int | None = None,  # noqa: C901
                 lock=None) -> None:
     """The worker process: receive jobs, send results, until told to stop (``None``) or killed.
 

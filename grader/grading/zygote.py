@@ -104,7 +104,7 @@ def _child(request: dict, limits: dict, template_pid: int, protocol_fds: tuple[i
         os._exit(1)
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> int:  # noqa: C901
     parser = argparse.ArgumentParser(prog="python -m grader.grading.zygote")
     parser.add_argument("--preload", action="append", default=[])
     parser.add_argument("--as", dest="address_space", type=int)

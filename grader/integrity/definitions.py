@@ -264,7 +264,7 @@ def _defines(source: str) -> set[str]:
         if tree else set()
 
 
-def locate(submission_nb, answers: list[SourceAnswer]) -> dict[str, tuple[int, str]]:
+def locate(submission_nb, answers: list[SourceAnswer]) -> dict[str, tuple[int, str]]:  # noqa: C901
     """grade id -> (index of the submission's cell, how it was recognised), for the answers found."""
     cells = submission_nb.get("cells", [])
     found: dict[str, tuple[int, str]] = {}

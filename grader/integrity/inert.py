@@ -111,7 +111,7 @@ def _target_problem(target, scope: Scope) -> str | None:
     return None
 
 
-def _expression_problem(node, scope: Scope, in_call=False) -> str | None:
+def _expression_problem(node, scope: Scope, in_call=False) -> str | None:  # noqa: C901
     """Why ``node`` is not an inert expression, or ``None``. ``in_call``: an argument of a call."""
 
     def first(nodes, inner_call=in_call):

@@ -251,7 +251,7 @@ def _child(request: dict, jobs_root: str, close: tuple, guard: Guard) -> None:
     os._exit(0)
 
 
-def template_main(argv=None) -> int:
+def template_main(argv=None) -> int:  # noqa: C901
     """A warm runner that forks one isolated child per job: ``template_main JOBS_ROOT``.
 
     Requests on stdin, one JSON object per line: ``{"job", "uid", "tmp_bytes", "limits"}`` forks a

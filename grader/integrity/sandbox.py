@@ -337,7 +337,7 @@ class Sandbox:
                 if real == path or path.startswith(real.rstrip(os.sep) + os.sep) or real.startswith(path + os.sep):
                     raise SandboxError(f"refusing to bind {host} into a sandbox: it would expose {path}")
 
-    def bwrap_arguments(self) -> list[str]:
+    def bwrap_arguments(self) -> list[str]:  # noqa: C901
         python_dirs, hidden = python_binds()
         binds = [(d, d) for d in python_dirs] + [(h, i) for h, i in self.ro]
         self._check_binds(binds + list(self.rw))

@@ -119,7 +119,7 @@ def reachable(name: str, named: dict[str, list], skip=()) -> list:
     return order
 
 
-def forbidden_uses(definitions: Definitions, name: str, rules, skip=()) -> list[str]:
+def forbidden_uses(definitions: Definitions, name: str, rules, skip=()) -> list[str]:  # noqa: C901
     """What the part ``name`` uses that ``rules`` forbid, found in its code (see the module's docstring)."""
     from grader.checks import forbidden
 
@@ -254,7 +254,7 @@ def _module_like(dotted: str) -> bool:
     return head in sys.modules or head in ("torch", "numpy", "math", "grader", "IPython", "builtins", "sys", "os")
 
 
-def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=(), part_code=False) -> list[str]:
+def code_findings(tree: ast.Module, bindings: dict[str, str], protected_names=(), part_code=False) -> list[str]:  # noqa: C901
     """What in ``tree`` looks like tampering (see the module's docstring); plain sentences."""
     found: list[str] = []
 
@@ -485,7 +485,7 @@ def _points(meta: dict) -> float:
         return float("nan")
 
 
-def structure(notebook, source_nb) -> list[Finding]:
+def structure(notebook, source_nb) -> list[Finding]:  # noqa: C901
     """Graded and locked cells deleted, edited, duplicated or stripped of their metadata, compared with the source."""
     findings: list[Finding] = []
     source_cells = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.get("cells", [])

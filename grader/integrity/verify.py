@@ -300,7 +300,7 @@ class RunnerProcess:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def _read_frames(self) -> None:
+    def _read_frames(self) -> None:  # noqa: C901
         limit = self.settings.max_output_bytes
         try:
             while True:
@@ -707,7 +707,7 @@ class Verifier:
         shutil.rmtree(self.base, ignore_errors=True)
 
     # -- one runner, some parts
-    def _run(self, runner: RunnerProcess, plan: dict, bundles: dict, deadline: float) -> RunResult:
+    def _run(self, runner: RunnerProcess, plan: dict, bundles: dict, deadline: float) -> RunResult:  # noqa: C901
         settings = self.settings
         result = RunResult()
         started = time.monotonic()
@@ -768,7 +768,7 @@ class Verifier:
         return result
 
     # -- a notebook
-    def verify(self, submission_nb, source_nb, raw_nb=None) -> NotebookVerdict:
+    def verify(self, submission_nb, source_nb, raw_nb=None) -> NotebookVerdict:  # noqa: C901
         """The trusted verdict on ``submission_nb`` (after execution, or not executed at all).
 
         ``raw_nb``: the notebook as the student submitted it, before any repair, for the structural
@@ -895,7 +895,7 @@ class Verifier:
             verdict.message += "\n" + " ".join(extra)
 
     # -- deciding one part
-    def _judge(self, verdict: PartVerdict, check, plan: PartPlan, raw, defs, cell_reports) -> None:
+    def _judge(self, verdict: PartVerdict, check, plan: PartPlan, raw, defs, cell_reports) -> None:  # noqa: C901
         from grader.checks import forbidden
         from grader.checks import core
         from grader.checks.running import diagnose, format_failure
