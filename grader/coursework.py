@@ -16,12 +16,11 @@ Nothing here runs a notebook or imports nbgrader or torch.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from .notebooks import cell_source, nbgrader_meta, strip_markers
 
-MARKERS = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def source_notebook(assignment: str, root: Path = ROOT) -> dict:
@@ -42,23 +41,10 @@ def release_notebook(assignment: str, root: Path = ROOT) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def cell_source(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def solution_cells(notebook: dict) -> dict[str, str]:
     """grade_id -> source of every autograded-answer cell."""
     return {nbgrader_meta(c)["grade_id"]: cell_source(c) for c in notebook["cells"]
             if nbgrader_meta(c).get("solution")}
-
-
-def strip_markers(source: str) -> str:
-    """``source`` without nbgrader's solution and hidden-test marker lines."""
-    return "\n".join(line for line in source.splitlines() if not MARKERS.match(line))
 
 
 def filled_release(release: dict, sources: dict[str, str]) -> dict:

@@ -23,12 +23,13 @@ import pytest
 import grading_class as g
 from grader.grading import report, submissions, unzip, validate
 from grader.grading.cli import build_parser, options_from, parse_size
-from grader.grading.course import hidden_lines, load_spec, normalized, strip_hidden
+from grader.grading.course import load_spec
 from grader.grading.feedback import RedactHiddenTests, ReduceTracebacks, ScrubHiddenText
 from grader.grading.progress import Progress, format_duration
 from grader.grading.results import (STATUSES, Note, PartResult, Row, SubmissionResult, csv_columns,
                                     format_score, read_grades_csv, reason_of, status_of, write_grades_csv)
 from grader.grading.workspace import Workspace, WorkspaceBusy, safe_name
+from grader.notebooks import hidden_lines, normalized, strip_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "01_hidden_state"

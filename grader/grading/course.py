@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.notebooks import hidden_lines
+
 from .results import PartResult
 from .submissions import folder_fingerprint
 
@@ -30,8 +32,6 @@ from .submissions import folder_fingerprint
 GRADING_VERSION = "1"
 
 SOLUTIONS = "solutions"
-HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
-HIDDEN_END = "END HIDDEN TESTS"
 
 
 class CourseError(RuntimeError):
@@ -74,35 +74,6 @@ def ensure_tools_on_path() -> None:
 
     get_alembic_version.in_process = True
     api.get_alembic_version = get_alembic_version
-
-
-def _split_hidden(source: str) -> tuple[list[str], list[str]]:
-    """``(kept, hidden)``: the lines of ``source`` outside and inside its hidden-test regions
-    (markers dropped; an unterminated region runs to the end)."""
-    kept, inside, hidden = [], [], False
-    for line in source.split("\n"):
-        if HIDDEN_BEGIN in line:
-            hidden = True
-        elif HIDDEN_END in line:
-            hidden = False
-        else:
-            (inside if hidden else kept).append(line)
-    return kept, inside
-
-
-def strip_hidden(source: str) -> str:
-    """``source`` without its hidden-test regions (an unterminated region runs to the end)."""
-    return "\n".join(_split_hidden(source)[0])
-
-
-def hidden_lines(source: str) -> list[str]:
-    """The lines inside the hidden-test regions of ``source``, stripped, non-empty."""
-    return [line.strip() for line in _split_hidden(source)[1] if line.strip()]
-
-
-def normalized(source: str) -> str:
-    """Source compared for tampering: hidden regions removed, trailing blanks ignored."""
-    return "\n".join(line.rstrip() for line in strip_hidden(source).split("\n")).strip("\n")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from .course import HIDDEN_BEGIN, HIDDEN_END
+from grader.notebooks import HIDDEN_BEGIN, HIDDEN_END
 from .inert import CSP_META, InertNotebook, clean_html
 
 TEMPLATES = Path(__file__).with_name("templates")

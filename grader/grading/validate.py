@@ -25,7 +25,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import AssignmentSpec, normalized
+from grader import notebooks
+
+from .course import AssignmentSpec
 from .names import is_junk
 from .results import Note
 
@@ -246,20 +248,6 @@ def _normalize_structure(notebook) -> None:  # noqa: C901
 # ----------------------------------------------------------------------------- repairing
 
 
-def _meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta if isinstance(meta, dict) else {}
-
-
-def _grade_id(cell) -> str | None:
-    grade_id = _meta(cell).get("grade_id")
-    return grade_id if isinstance(grade_id, str) else None
-
-
-def _is_locked(meta: dict) -> bool:
-    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
-
-
 def _defined_names(source: str) -> list[str]:
     return DEFINES.findall(source)
 
@@ -270,18 +258,18 @@ def _recover_by_content(cells: list, release_cells: list) -> int:
     recovered = 0
     for release_cell in release_cells:
         meta = release_cell.metadata.nbgrader
-        target = normalized(release_cell.source)
+        target = notebooks.normalized(release_cell.source)
         names = _defined_names(release_cell.source) if meta.get("solution") else []
         for index, cell in enumerate(cells):
-            if index in used or _grade_id(cell) is not None or cell.cell_type != release_cell.cell_type:
+            if index in used or notebooks.grade_id(cell) is not None or cell.cell_type != release_cell.cell_type:
                 continue
-            if _is_locked(meta):
-                match = normalized(cell.source) == target
+            if notebooks.is_locked(meta):
+                match = notebooks.normalized(cell.source) == target
             elif names:
                 match = bool(set(names) & set(_defined_names(cell.source)))
             else:
                 first = target.strip().split("\n")[0]
-                match = bool(first) and normalized(cell.source).strip().split("\n")[0] == first
+                match = bool(first) and notebooks.normalized(cell.source).strip().split("\n")[0] == first
             if match:
                 cell.metadata["nbgrader"] = copy.deepcopy(meta)
                 used.add(index)
@@ -295,14 +283,14 @@ def repair(notebook, release) -> list[Note]:  # noqa: C901
     import nbformat
 
     notes: list[Note] = []
-    release_cells = [cell for cell in release.cells if _meta(cell).get("grade_id")]
+    release_cells = [cell for cell in release.cells if notebooks.nbgrader_meta(cell).get("grade_id")]
     by_id = {cell.metadata.nbgrader["grade_id"]: cell for cell in release_cells}
     cells = notebook.cells
 
     # 1. nbgrader metadata: keep it only on the first cell of each known grade id.
     seen = set()
     for cell in cells:
-        grade_id = _grade_id(cell)
+        grade_id = notebooks.grade_id(cell)
         if "nbgrader" in cell.get("metadata", {}) and (grade_id not in by_id or grade_id in seen):
             del cell.metadata["nbgrader"]
         elif grade_id is not None:
@@ -321,17 +309,17 @@ def repair(notebook, release) -> list[Note]:  # noqa: C901
 
     # 2. the metadata of every known cell is the release's; changes to what matters are tampering.
     for cell in cells:
-        grade_id = _grade_id(cell)
+        grade_id = notebooks.grade_id(cell)
         if grade_id is None:
             continue
         release_cell = by_id[grade_id]
         expected = release_cell.metadata.nbgrader
-        got = _meta(cell)
+        got = notebooks.nbgrader_meta(cell)
         changed = [key for key in ("grade", "solution", "locked", "points")
                    if bool(got.get(key)) != bool(expected.get(key))
-                   or (key == "points" and _points(got) != _points(expected))]
+                   or (key == "points" and notebooks.points(got) != notebooks.points(expected))]
         if changed or cell.cell_type != release_cell.cell_type:
-            if _is_locked(expected) or expected.get("grade"):
+            if notebooks.is_locked(expected) or expected.get("grade"):
                 what = ", ".join(changed) if changed else "cell type"
                 notes.append(Note("tampered_tests", f"the nbgrader settings ({what}) of cell {grade_id!r} were "
                                                     f"changed; restored"))
@@ -345,15 +333,15 @@ def repair(notebook, release) -> list[Note]:  # noqa: C901
         cell.metadata["nbgrader"] = copy.deepcopy(expected)
 
     # 3. locked cells: edited ones get their source back, deleted ones are inserted again.
-    position = {_grade_id(cell): index for index, cell in enumerate(cells) if _grade_id(cell)}
+    position = {notebooks.grade_id(cell): index for index, cell in enumerate(cells) if notebooks.grade_id(cell)}
     for order, release_cell in enumerate(release_cells):
         meta = release_cell.metadata.nbgrader
-        if not _is_locked(meta):
+        if not notebooks.is_locked(meta):
             continue
         grade_id = meta["grade_id"]
         if grade_id in position:
             cell = cells[position[grade_id]]
-            if normalized(cell.source) != normalized(release_cell.source):
+            if notebooks.normalized(cell.source) != notebooks.normalized(release_cell.source):
                 cell.source = release_cell.source
                 notes.append(Note("tampered_tests", f"locked cell {grade_id!r} was edited; restored"))
             continue
@@ -367,15 +355,8 @@ def repair(notebook, release) -> list[Note]:  # noqa: C901
         at = max(before) + 1 if before else 0
         cells.insert(at, restored)
         notes.append(Note("tampered_tests", f"locked cell {grade_id!r} was deleted; restored"))
-        position = {_grade_id(cell): index for index, cell in enumerate(cells) if _grade_id(cell)}
+        position = {notebooks.grade_id(cell): index for index, cell in enumerate(cells) if notebooks.grade_id(cell)}
     return notes
-
-
-def _points(meta: dict) -> float:
-    try:
-        return float(meta.get("points", 0) or 0)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 # ----------------------------------------------------------------------------- a submission
@@ -386,7 +367,7 @@ def _grade_ids_in(path: Path, max_bytes: int) -> set[str]:
         notebook, _ = read_notebook(path, max_bytes)
     except (Unreadable, OSError):
         return set()
-    return {gid for gid in (_grade_id(cell) for cell in notebook.cells) if gid}
+    return {gid for gid in (notebooks.grade_id(cell) for cell in notebook.cells) if gid}
 
 
 def prepare_submission(folder: Path, spec: AssignmentSpec, max_bytes: int = MAX_NOTEBOOK_BYTES) -> PreparedSubmission:  # noqa: C901
@@ -407,7 +388,8 @@ def prepare_submission(folder: Path, spec: AssignmentSpec, max_bytes: int = MAX_
     candidates = [file for file in files if file.lower().endswith(".ipynb") and file not in chosen.values()]
     missing = [name for name in spec.notebooks if name not in chosen]
     for name in list(missing):
-        release_ids = {_grade_id(c) for c in spec.release[name].cells} - {None} if spec.release.get(name) else set()
+        release = spec.release.get(name)
+        release_ids = {notebooks.grade_id(c) for c in release.cells} - {None} if release else set()
         same_name = [f for f in candidates if Path(f).name.lower() == f"{name}.ipynb".lower()]
         pick = same_name[0] if same_name else None
         if pick is None and release_ids:

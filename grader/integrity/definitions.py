@@ -34,21 +34,13 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from grader.notebooks import cell_source, nbgrader_meta, strip_markers
+
 from . import inert
 from .names import import_bindings
 from .statements import Broken, statements
 
 MAGIC_LINE = re.compile(r"^(\s*)[%!]")
-
-
-def cell_source(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
-
-
-def nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta if isinstance(meta, dict) else {}
 
 
 def defined_names(tree: ast.Module) -> list[str]:
@@ -65,11 +57,6 @@ def defined_names(tree: ast.Module) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names += [t.id for t in targets if isinstance(t, ast.Name)]
     return names
-
-
-def _without_markers(source: str) -> str:
-    return "\n".join(line for line in source.split("\n")
-                     if not re.match(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", line))
 
 
 def _parse(source: str) -> ast.Module | None:
@@ -94,7 +81,7 @@ def source_answers(source_nb) -> list[SourceAnswer]:
     for position, cell in enumerate(source_nb.get("cells", [])):
         meta = nbgrader_meta(cell)
         if cell.get("cell_type") == "code" and meta.get("solution") and meta.get("grade_id"):
-            tree = _parse(_without_markers(cell_source(cell)))
+            tree = _parse(strip_markers(cell_source(cell)))
             kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
             names = [n.name for n in tree.body if isinstance(n, kinds)] if tree else []
             answers.append(SourceAnswer(meta["grade_id"], cell.get("id"), names, position))
@@ -108,7 +95,7 @@ def preamble(source_nb) -> str:
         meta = nbgrader_meta(cell)
         if cell.get("cell_type") != "code" or not meta.get("locked") or meta.get("grade") or meta.get("solution"):
             continue
-        tree = _parse(_without_markers(cell_source(cell)))
+        tree = _parse(strip_markers(cell_source(cell)))
         for node in tree.body if tree else []:
             if isinstance(node, ast.Import) and all(not a.name.split(".")[0] == "grader" for a in node.names):
                 imports.append(node)
