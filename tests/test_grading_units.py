@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 import grading_class as g
-from grader.grading import report, submissions, unzip, validate
+from grader.grading import repair, report, submissions, unzip, validate
 from grader.grading.cli import build_parser, options_from, parse_size
 from grader.grading.course import load_spec
 from grader.grading.feedback import RedactHiddenTests, ReduceTracebacks, ScrubHiddenText
@@ -264,7 +264,7 @@ def _ids(notebook) -> list:
 def test_an_honest_solution_or_release_needs_no_repair(spec):
     for nb in (g.solution(A), g.release(A), g.partial(A)):
         notebook = _read(nb)
-        assert validate.repair(notebook, spec.release[A]) == []
+        assert repair.repair(notebook, spec.release[A]) == []
 
 
 def test_edited_locked_cell_gets_its_released_source_back(spec):
@@ -276,7 +276,7 @@ def test_edited_locked_cell_gets_its_released_source_back(spec):
         if g.nbgrader(cell).get("grade_id") == "setup":
             cell["source"] += "\nimport os"
     notebook = _read(nb)
-    notes = validate.repair(notebook, spec.release[A])
+    notes = repair.repair(notebook, spec.release[A])
     assert {n.kind for n in notes} == {"tampered_tests"}
     assert any(f"{test!r} was edited" in n.text for n in notes) and any("'setup' was edited" in n.text for n in notes)
     released = {c.metadata.nbgrader["grade_id"]: c.source for c in spec.release[A].cells if "nbgrader" in c.metadata}
@@ -289,7 +289,7 @@ def test_deleted_test_cell_is_inserted_after_its_solution(spec):
     nb = g.solution(A)
     nb["cells"] = [c for c in nb["cells"] if g.nbgrader(c).get("grade_id") != tests[1]]
     notebook = _read(nb)
-    notes = validate.repair(notebook, spec.release[A])
+    notes = repair.repair(notebook, spec.release[A])
     assert [n.text for n in notes] == [f"locked cell {tests[1]!r} was deleted; restored"]
     ids = _ids(notebook)
     assert ids.index(tests[1]) == ids.index(sols[1]) + 1
@@ -301,7 +301,7 @@ def test_stripped_metadata_is_recovered_from_content(spec):
     for cell in nb["cells"]:
         cell["metadata"].pop("nbgrader", None)
     notebook = _read(nb)
-    notes = validate.repair(notebook, spec.release[A])
+    notes = repair.repair(notebook, spec.release[A])
     assert [n.kind for n in notes] == ["metadata_stripped"]
     assert _ids(notebook) == _ids(_read(g.solution(A)))
 
@@ -315,7 +315,7 @@ def test_changed_points_or_unlocking_is_tampering(spec):
             meta["points"] = 100
             meta["locked"] = False
     notebook = _read(nb)
-    notes = validate.repair(notebook, spec.release[A])
+    notes = repair.repair(notebook, spec.release[A])
     assert [n.kind for n in notes] == ["tampered_tests"] and "points" in notes[0].text
     cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test)
     assert cell.metadata.nbgrader["points"] == g.points(A)[test] and cell.metadata.nbgrader["locked"]
@@ -330,7 +330,7 @@ def test_unknown_and_duplicate_grade_ids_lose_their_metadata(spec):
     nb["cells"].append({"cell_type": "code", "id": "unknown", "metadata": {"nbgrader": {"grade_id": "mine", "grade": True,
                         "points": 50}}, "source": "1", "outputs": [], "execution_count": None})
     notebook = _read(nb)
-    assert validate.repair(notebook, spec.release[A]) == []
+    assert repair.repair(notebook, spec.release[A]) == []
     assert _ids(notebook)[-2:] == [None, None]
 
 

@@ -3,6 +3,7 @@
 import math
 
 from grader import notebooks
+from grader.notebook_changes import compare
 
 TEST_CELL = ("check(f)\n"
              "    ### BEGIN HIDDEN TESTS\n"
@@ -54,3 +55,50 @@ def test_points_and_locks():
 def test_cell_label_is_one_based_with_the_grade_id():
     assert notebooks.cell_label({"metadata": {"nbgrader": {"grade_id": "t1"}}}, 2) == "cell 3 (t1)"
     assert notebooks.cell_label({"metadata": {}}, 0) == "cell 1"
+
+
+# ----------------------------------------------------------------------------- notebook_changes.compare
+
+def _cell(grade_id=None, source="x = 1", cell_type="code", **flags):
+    meta = {"grade_id": grade_id, **flags} if grade_id else {}
+    return {"cell_type": cell_type, "source": source, "metadata": {"nbgrader": meta} if meta else {}}
+
+
+REFERENCE = [
+    _cell("setup", "import torch", locked=True),
+    _cell("answer", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", solution=True, grade=True,
+          points=2),
+    _cell("test", "check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS", grade=True,
+          locked=True, points=1),
+]
+
+
+def test_an_untouched_submission_has_no_changes():
+    submitted = [_cell("setup", "import torch  ", locked=True), _cell("answer", "def f():\n    return 2",
+                 solution=True, grade=True, points=2), _cell("test", "check(f)", grade=True, locked=True, points=1)]
+    comparison = compare(submitted, REFERENCE)
+    assert not comparison.unknown and not comparison.missing and not comparison.stripped
+    assert [(c.grade_id, c.settings_changed, c.edited) for c in comparison.known] == \
+        [("setup", False, False), ("answer", False, False), ("test", False, False)]
+
+
+def test_each_kind_of_change_is_named():
+    submitted = [_cell("answer", "def f(): return 2", solution=True, grade=True, points=20),
+                 _cell("test", "pass", grade=True, locked=False, points=1),
+                 _cell("test", "check(f)", grade=True, locked=True, points=1),
+                 _cell("mine", "print(2)", grade=True, points=5)]
+    comparison = compare(submitted, REFERENCE)
+    answer, test, copy = comparison.known
+    assert answer.points == 20 and answer.flags == [] and not answer.edited  # answers may be edited
+    assert test.flags == ["locked"] and test.edited and not test.copy
+    assert copy.copy and not copy.edited
+    assert comparison.copies() == {"test": 2}
+    assert comparison.unknown == [(3, "mine")]
+    assert comparison.missing == ["setup"] and not comparison.stripped
+
+
+def test_a_changed_cell_type_and_stripped_metadata():
+    assert compare([_cell("setup", "import torch", cell_type="markdown", locked=True)], REFERENCE).known[0].cell_type \
+        == "markdown"
+    stripped = compare([_cell(source="import torch"), _cell(source="check(f)")], REFERENCE)
+    assert stripped.stripped and stripped.missing == ["setup", "answer", "test"]

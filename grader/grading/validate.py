@@ -2,15 +2,9 @@
 
 :func:`prepare_submission` decides which file is graded as which expected notebook (a notebook
 under another name is recognised by its graded cells), reads each one defensively (size, empty,
-binary, JSON, notebook format, old versions converted) and repairs what the student may have
-broken, against the released notebook:
-
-* nbgrader metadata that is missing, stripped or edited is put back from the release (cells are
-  recognised by their grade id, or, when the metadata is gone, by their content: a locked cell by
-  its exact source, a solution cell by the function or class it defines);
-* a locked cell (set-up or test) that was edited gets its released source back, one that was
-  deleted is inserted again after the cell that precedes it in the release; nbgrader's own
-  ``OverwriteCells`` then replaces both with the full source, hidden tests included.
+binary, JSON, notebook format, old versions converted, cell structure made well-formed) and
+has :func:`.repair.repair` put back what the student broke of the released notebook (metadata,
+locked cells), with a note for each problem.
 
 Nothing here runs student code; it is plain data handling, so a hostile file costs at most
 ``max_bytes`` of reading.
@@ -18,7 +12,6 @@ Nothing here runs student code; it is plain data handling, so a hostile file cos
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -29,6 +22,7 @@ from grader import notebooks
 
 from .course import AssignmentSpec
 from .names import is_junk
+from .repair import repair
 from .results import Note
 
 MAX_NOTEBOOK_BYTES = 64 * 2**20
@@ -40,7 +34,6 @@ MAX_CELLS = 2_000
 MAX_CELL_BYTES = 8 * 2**20   # source and attachments of one cell (a plot is well under 1 MiB)
 MAX_DEPTH = 64               # nesting of lists and objects (a notebook's own structure needs about 8)
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
-DEFINES = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
 class Unreadable(Exception):
@@ -243,120 +236,6 @@ def _normalize_structure(notebook) -> None:  # noqa: C901
     notebook.cells = cells
     notebook.nbformat = 4
     notebook.nbformat_minor = max(5, int(notebook.get("nbformat_minor", 5) or 0))
-
-
-# ----------------------------------------------------------------------------- repairing
-
-
-def _defined_names(source: str) -> list[str]:
-    return DEFINES.findall(source)
-
-
-def _recover_by_content(cells: list, release_cells: list) -> int:
-    """Attach release metadata to cells that lost theirs, recognised by content; returns how many."""
-    used = set()
-    recovered = 0
-    for release_cell in release_cells:
-        meta = release_cell.metadata.nbgrader
-        target = notebooks.normalized(release_cell.source)
-        names = _defined_names(release_cell.source) if meta.get("solution") else []
-        for index, cell in enumerate(cells):
-            if index in used or notebooks.grade_id(cell) is not None or cell.cell_type != release_cell.cell_type:
-                continue
-            if notebooks.is_locked(meta):
-                match = notebooks.normalized(cell.source) == target
-            elif names:
-                match = bool(set(names) & set(_defined_names(cell.source)))
-            else:
-                first = target.strip().split("\n")[0]
-                match = bool(first) and notebooks.normalized(cell.source).strip().split("\n")[0] == first
-            if match:
-                cell.metadata["nbgrader"] = copy.deepcopy(meta)
-                used.add(index)
-                recovered += 1
-                break
-    return recovered
-
-
-def repair(notebook, release) -> list[Note]:  # noqa: C901
-    """Check and repair ``notebook``'s graded cells against the ``release`` notebook, in place."""
-    import nbformat
-
-    notes: list[Note] = []
-    release_cells = [cell for cell in release.cells if notebooks.nbgrader_meta(cell).get("grade_id")]
-    by_id = {cell.metadata.nbgrader["grade_id"]: cell for cell in release_cells}
-    cells = notebook.cells
-
-    # 1. nbgrader metadata: keep it only on the first cell of each known grade id.
-    seen = set()
-    for cell in cells:
-        grade_id = notebooks.grade_id(cell)
-        if "nbgrader" in cell.get("metadata", {}) and (grade_id not in by_id or grade_id in seen):
-            del cell.metadata["nbgrader"]
-        elif grade_id is not None:
-            seen.add(grade_id)
-    unmatched = [cell for cell in release_cells if cell.metadata.nbgrader["grade_id"] not in seen]
-    if unmatched:
-        recovered = _recover_by_content(cells, unmatched)
-        if not seen:
-            notes.append(Note("metadata_stripped",
-                              f"the nbgrader metadata was missing; {recovered} of {len(release_cells)} graded "
-                              f"or locked cells were recognised by their content"))
-        elif recovered:
-            notes.append(Note("metadata_stripped",
-                              f"the nbgrader metadata of {recovered} cell(s) was missing; they were recognised "
-                              f"by their content"))
-
-    # 2. the metadata of every known cell is the release's; changes to what matters are tampering.
-    for cell in cells:
-        grade_id = notebooks.grade_id(cell)
-        if grade_id is None:
-            continue
-        release_cell = by_id[grade_id]
-        expected = release_cell.metadata.nbgrader
-        got = notebooks.nbgrader_meta(cell)
-        changed = [key for key in ("grade", "solution", "locked", "points")
-                   if bool(got.get(key)) != bool(expected.get(key))
-                   or (key == "points" and notebooks.points(got) != notebooks.points(expected))]
-        if changed or cell.cell_type != release_cell.cell_type:
-            if notebooks.is_locked(expected) or expected.get("grade"):
-                what = ", ".join(changed) if changed else "cell type"
-                notes.append(Note("tampered_tests", f"the nbgrader settings ({what}) of cell {grade_id!r} were "
-                                                    f"changed; restored"))
-        if cell.cell_type != release_cell.cell_type:
-            cell.cell_type = release_cell.cell_type
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-            else:
-                cell.pop("outputs", None)
-                cell.pop("execution_count", None)
-        cell.metadata["nbgrader"] = copy.deepcopy(expected)
-
-    # 3. locked cells: edited ones get their source back, deleted ones are inserted again.
-    position = {notebooks.grade_id(cell): index for index, cell in enumerate(cells) if notebooks.grade_id(cell)}
-    for order, release_cell in enumerate(release_cells):
-        meta = release_cell.metadata.nbgrader
-        if not notebooks.is_locked(meta):
-            continue
-        grade_id = meta["grade_id"]
-        if grade_id in position:
-            cell = cells[position[grade_id]]
-            if notebooks.normalized(cell.source) != notebooks.normalized(release_cell.source):
-                cell.source = release_cell.source
-                notes.append(Note("tampered_tests", f"locked cell {grade_id!r} was edited; restored"))
-            continue
-        restored = nbformat.from_dict(copy.deepcopy(dict(release_cell)))
-        if restored.cell_type == "code":
-            restored.outputs, restored.execution_count = [], None
-        taken = {cell.get("id") for cell in cells}
-        restored.id = next(f"restored-{order}-{n}" for n in range(len(cells) + 1) if f"restored-{order}-{n}" not in taken)
-        before = [position[c.metadata.nbgrader["grade_id"]] for c in release_cells[:order]
-                  if c.metadata.nbgrader["grade_id"] in position]
-        at = max(before) + 1 if before else 0
-        cells.insert(at, restored)
-        notes.append(Note("tampered_tests", f"locked cell {grade_id!r} was deleted; restored"))
-        position = {notebooks.grade_id(cell): index for index, cell in enumerate(cells) if notebooks.grade_id(cell)}
-    return notes
 
 
 # ----------------------------------------------------------------------------- a submission
