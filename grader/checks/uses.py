@@ -72,18 +72,21 @@ class Rule:
 
 
 def _words(*names) -> re.Pattern:
-    return re.compile("^(" + "|".join(re.escape(n) for n in sorted(names)) + ")$")
+    return re.compile(r"\A(" + "|".join(re.escape(n) for n in sorted(names)) + r")\Z")
 
 
 RECURRENT_NAMES = set(RNN_OP_NAMES) | {cls.__name__ for cls in RNN_CLASSES} | {"_VF", "_VariableFunctions"}
 ENGINE_NAMES = ("_execution_engine", "run_backward")
 IN_A_STRING = "{text} (named in a string, e.g. for getattr)"
 
+# What each flag forbids, by spelling. By object (what a name resolves to), forbidden.classify decides under
+# the same flags: the course's code always, recurrent layers and ops under from_scratch, autograd's and the
+# part's extra functions (Rules.codes) under by_hand and functions.
 RULES = (
     Rule(None, "name", re.compile(r"^grader\.(?P<package>reference|answers)(\.|$)"), "grader.{package}"),
     Rule(None, "string", re.compile(r"grader\s*\.\s*(?P<package>reference|answers)"),
          "grader.{package} (named in the string {short})"),
-    Rule(None, "string", re.compile(r"^(?P<package>reference|answers)$"),
+    Rule(None, "string", re.compile(r"\A(?P<package>reference|answers)\Z"),
          "grader.{package} (named in the string {short})", needs="grader"),
     Rule("from_scratch", "name", re.compile(r"(^|\.)_VF(\.|$)"), "torch._VF"),
     Rule("from_scratch", "name", re.compile(r"(^|\.)ops\.aten\.(?P<op>\w*(rnn|lstm|gru)\w*)", re.I),
@@ -143,10 +146,10 @@ def _qualified_name(obj, written: str) -> str:
     """The dotted path of a module, class or function, as reported; ``written`` for anything else."""
     if isinstance(obj, types.ModuleType):
         return obj.__name__
-    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
-        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
-        if module and live_object(f"{module}.{qualname}") is obj:
-            return f"{module}.{qualname}"
+    if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)) and obj.__module__:
+        for name in (obj.__qualname__, obj.__name__):  # a builtin's __qualname__ may name a C class
+            if live_object(f"{obj.__module__}.{name}") is obj:
+                return f"{obj.__module__}.{name}"
     return written
 
 
