@@ -11,7 +11,7 @@ import grader.checks as checks
 from grader.checks import CHECKS, CheckFailure, ForbiddenCall, check
 from grader.checks.core import (Case, Foreign, Outcome, call_function, compare_outcomes, compare_tensors,
                                 compare_values, snapshot)
-from grader.checks import forbidden
+from grader.checks import forbidden, uses
 
 from exercise_helpers import ASSIGNMENTS, PARTS, define
 
@@ -294,7 +294,7 @@ def test_clean_code_has_no_static_violations():
         "    h, c = state\n"
         "    gates = torch.sigmoid(x @ weight_ih.T + h @ weight_hh.T)\n"
         "    return gates, c\n")
-    assert forbidden.static_violations(lstm_cell, forbidden.FROM_SCRATCH) == []
+    assert uses.in_function(lstm_cell, forbidden.FROM_SCRATCH) == []
 
 
 def test_outcome_holds_plain_data_only():

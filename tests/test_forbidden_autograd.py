@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from grader.checks import forbidden
+from grader.checks import forbidden, uses
 
 from exercise_helpers import define
 
@@ -51,20 +51,20 @@ def test_every_way_of_asking_autograd_is_seen_while_it_runs(code):
 def test_the_chain_rule_written_out_is_allowed():
     fn = define(BY_HAND)
     assert run_watched(fn)[1] == []
-    assert forbidden.static_violations(fn, forbidden.BY_HAND) == []
+    assert uses.in_function(fn, forbidden.BY_HAND) == []
 
 
 def test_named_uses_are_found_in_the_code():
-    assert forbidden.static_violations(define(GRAD), forbidden.BY_HAND) == ["torch.autograd.grad"]
-    assert forbidden.static_violations(define(FUNC), forbidden.BY_HAND) == ["torch.func.grad"]
-    assert "torch's autograd engine" in forbidden.static_violations(define(ENGINE), forbidden.BY_HAND)
+    assert uses.in_function(define(GRAD), forbidden.BY_HAND) == ["torch.autograd.grad"]
+    assert uses.in_function(define(FUNC), forbidden.BY_HAND) == ["torch.func.grad"]
+    assert "torch's autograd engine" in uses.in_function(define(ENGINE), forbidden.BY_HAND)
 
 
 def test_autograd_is_allowed_where_the_rules_do_not_forbid_it():
     with forbidden.watching(forbidden.FROM_SCRATCH) as seen:
         define(BACKWARD)(torch.randn(3))
     assert list(seen) == []
-    assert forbidden.static_violations(define(GRAD), forbidden.FROM_SCRATCH) == []
+    assert uses.in_function(define(GRAD), forbidden.FROM_SCRATCH) == []
 
 
 def test_the_message_says_what_by_hand_means():

@@ -16,8 +16,9 @@ the mistake by name. The hidden tests of the graded notebooks call the same chec
 One module per assignment holds its checks (cases, call and compare steps); their reference
 implementations and known mistakes are in ``grader.answers``, the instructor's side. ``core`` holds
 the shared machinery, ``running`` runs a check and diagnoses a failure, ``sources`` says where the
-cases and expected outcomes come from (the reference, or the student kit's recordings), and
-``forbidden`` holds the forbidden-call detection.
+cases and expected outcomes come from (the reference, or the student kit's recordings),
+``forbidden`` says what a part may not use and watches for it while the part runs, and ``uses``
+finds those uses in the code (the reading the trusted verification shares).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Forbidden-call detection: what a part may not use, found in its source and while it runs.
+"""What a part may not use, and the runtime detection of those uses.
 
 Every part may not call the course's own code: ``grader.reference`` and ``grader.answers`` (the
 implementations of the graded parts, only in the instructor's repository). From-scratch parts (the
@@ -9,35 +9,27 @@ not use autograd: ``torch.autograd.grad``, ``backward()``, ``torch.autograd.func
 ``torch.func``'s transforms. Some parts forbid a few more functions (e.g.
 ``torch.nn.utils.clip_grad_norm_`` in an exercise that re-implements it).
 
-Two detectors:
-
-* :func:`static_violations` reads the function's source (Python's ``inspect`` finds it for
-  notebook cells too) and resolves every name and attribute chain it uses.
-* :func:`watching` records, while the student's code runs, every call into
-  ``grader.reference`` or ``grader.answers``, into the ``forward`` of ``torch.nn``'s recurrent modules, into the
-  recurrent ops, and into the extra forbidden functions, via ``sys.setprofile``.
+Here: the :class:`Rules` of a part, :func:`classify` (is this object forbidden under them?), the
+message, and :func:`watching`, which records, while the student's code runs, every call into
+``grader.reference`` or ``grader.answers``, into the ``forward`` of ``torch.nn``'s recurrent modules,
+into the recurrent ops, and into the extra forbidden functions, via ``sys.setprofile``. The static
+detection, reading the code without running it, is :mod:`grader.checks.uses`.
 """
 
 from __future__ import annotations
 
-import ast
-import builtins
 import contextlib
-import importlib
 import importlib.util
 import inspect
 import os
 import re
 import sys
-import textwrap
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-
-
 
 
 def _spellings(path: str) -> tuple:
@@ -181,117 +173,6 @@ def classify(obj, rules: Rules) -> str | None:
     return None
 
 
-# ----------------------------------------------------------------------------- static detection
-
-_TEXT_PATTERNS = [  # (pattern, what it names, the rule it breaks: None for every rule)
-    (re.compile(r"grader\s*\.\s*reference"), "grader.reference", None),
-    (re.compile(r"grader\s*\.\s*answers"), "grader.answers", None),
-    (re.compile(r"\b_VF\b"), "torch._VF", "from_scratch"),
-    (re.compile(r"\bops\s*\.\s*aten\s*\.\s*\w*(rnn|lstm|gru)", re.I), "torch.ops.aten recurrent ops", "from_scratch"),
-    (re.compile(r"\b_execution_engine\b|\brun_backward\b"), "torch's autograd engine", "by_hand"),
-]
-
-
-def _sources(fn):
-    """(source, namespace) pairs: the function's, or each method's for a class."""
-    if isinstance(fn, type):
-        found = []
-        for value in vars(fn).values():
-            value = getattr(value, "__func__", value)
-            if isinstance(value, types.FunctionType):
-                found += _sources(value)
-        return found
-    function = inspect.unwrap(fn)
-    if not isinstance(function, types.FunctionType):
-        return []
-    try:
-        source = textwrap.dedent(inspect.getsource(function))
-    except (OSError, TypeError):
-        return []
-    namespace = dict(vars(builtins))
-    namespace.update(function.__globals__)
-    try:
-        namespace.update(inspect.getclosurevars(function).nonlocals)
-    except (TypeError, ValueError):
-        pass
-    return [(source, namespace)]
-
-
-def dotted_name(node) -> list[str] | None:
-    """``["torch", "nn", "LSTM"]`` for the expression ``torch.nn.LSTM``; ``None`` if it is not a plain dotted name."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return list(reversed(parts))
-    return None
-
-
-def _resolve(parts, namespace):
-    """Objects named by each prefix of a dotted name, stopping at anything that is not a module or class."""
-    if parts[0] not in namespace:
-        return []
-    obj = namespace[parts[0]]
-    found = [(parts[0], obj)]
-    for i, attr in enumerate(parts[1:], start=1):
-        if not isinstance(obj, (types.ModuleType, type)) and obj is not torch._VF and \
-                not isinstance(obj, (torch._ops._OpNamespace, torch._ops._Ops)):
-            break
-        try:
-            obj = getattr(obj, attr)
-        except Exception:  # noqa: BLE001
-            break
-        found.append((".".join(parts[: i + 1]), obj))
-    return found
-
-
-def static_violations(fn, rules: Rules | None) -> list[str]:  # noqa: C901
-    """Forbidden things named in ``fn``'s source (or its methods', for a class)."""
-    if rules is None:
-        return []
-    violations = []
-    if isinstance(fn, type):
-        for base in fn.__mro__[1:]:
-            if _is_reference(base):
-                violations.append(f"{base.__module__}.{base.__qualname__} (as a base class)")
-    for source, namespace in _sources(fn):
-        for pattern, label, rule in _TEXT_PATTERNS:
-            if (rule is None or getattr(rules, rule)) and pattern.search(source):
-                violations.append(label)
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                module = node.module if isinstance(node, ast.ImportFrom) else None
-                for alias in node.names:
-                    full = f"{module}.{alias.name}" if module else alias.name
-                    try:
-                        obj = importlib.import_module(full)
-                    except Exception:  # noqa: BLE001
-                        try:
-                            obj = getattr(importlib.import_module(module), alias.name) if module else None
-                        except Exception:  # noqa: BLE001
-                            obj = None
-                    if obj is not None and classify(obj, rules):
-                        violations.append(full)
-            elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
-                parts = dotted_name(node)
-                if not parts:
-                    continue
-                resolved = _resolve(parts, namespace)
-                if resolved and classify(resolved[-1][1], rules) and len(resolved) == len(parts):
-                    violations.append(resolved[-1][0])
-    unique = []
-    for v in violations:
-        if v not in unique:
-            unique.append(v)
-    return unique
-
-
 # ----------------------------------------------------------------------------- runtime detection
 
 
@@ -324,36 +205,37 @@ class _Recorder:
         if what not in self.seen:
             self.seen.append(what)
 
-    def hook(self, frame, event, arg):  # noqa: C901
+    def hook(self, frame, event, arg):
         code = frame.f_code
-        if event == "call":
-            if code is _TRUSTED_CODE:
-                self.depth += 1
-                return
-            if self.depth:
-                return
-            filename = code.co_filename
-            if filename.startswith(REFERENCE_DIRS):
-                self.note(f"{_course_package_of_file(filename)} ({code.co_name})")
-            elif self.rules.from_scratch and filename in RNN_MODULE_FILES and code.co_name == "forward":
-                owner = frame.f_locals.get("self")
-                self.note(f"torch.nn.{type(owner).__name__}")
-            elif self.rules.from_scratch and filename in OPS_FILES and code.co_name == "__call__":
-                owner = frame.f_locals.get("self")
-                if owner is not None and re.search(r"rnn|lstm|gru", str(owner)):
-                    self.note(f"torch.ops.{owner}")
-            elif code in self.rules.names:
-                self.note(self.rules.names[code])
-        elif event == "return":
-            if code is _TRUSTED_CODE:
-                self.depth -= 1
-        elif event == "c_call" and not self.depth:
-            name = getattr(arg, "__name__", "")
-            if self.rules.from_scratch and name in RNN_OP_NAMES and \
-                    (getattr(arg, "__module__", "") or "").startswith("torch"):
-                self.note(f"torch.{name}")
-            elif self.rules.by_hand and name in ENGINE_CALLS:
-                self.note(f"torch's autograd engine ({name})")
+        if code is _TRUSTED_CODE:
+            self.depth += {"call": 1, "return": -1}.get(event, 0)
+        elif self.depth:
+            return
+        elif event == "call":
+            self.python_call(frame, code)
+        elif event == "c_call":
+            self.c_call(arg)
+
+    def python_call(self, frame, code):
+        filename = code.co_filename
+        if filename.startswith(REFERENCE_DIRS):
+            self.note(f"{_course_package_of_file(filename)} ({code.co_name})")
+        elif self.rules.from_scratch and filename in RNN_MODULE_FILES and code.co_name == "forward":
+            self.note(f"torch.nn.{type(frame.f_locals.get('self')).__name__}")
+        elif self.rules.from_scratch and filename in OPS_FILES and code.co_name == "__call__":
+            owner = frame.f_locals.get("self")
+            if owner is not None and re.search(r"rnn|lstm|gru", str(owner)):
+                self.note(f"torch.ops.{owner}")
+        elif code in self.rules.names:
+            self.note(self.rules.names[code])
+
+    def c_call(self, function):
+        name = getattr(function, "__name__", "")
+        if self.rules.from_scratch and name in RNN_OP_NAMES and \
+                (getattr(function, "__module__", "") or "").startswith("torch"):
+            self.note(f"torch.{name}")
+        elif self.rules.by_hand and name in ENGINE_CALLS:
+            self.note(f"torch's autograd engine ({name})")
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from . import forbidden, sources
+from . import forbidden, sources, uses
 from .core import VISIBLE_SEEDS, Case, Check, CheckFailure, ForbiddenCall, Mistake, Outcome
 
 DIAGNOSED_FAILURES = 4  # enough to tell the mistakes apart, few enough to stay fast
@@ -97,7 +97,7 @@ def run_check(check: Check, fn: Callable, seeds=VISIBLE_SEEDS, hidden: bool = Fa
     """
     source = source or sources.LIVE
     if enforce_rules:
-        violations = forbidden.static_violations(fn, check.rules)
+        violations = uses.in_function(fn, check.rules)
         if violations:
             raise ForbiddenCall(forbidden.message(check.name, violations, check.rules))
     passed = 0

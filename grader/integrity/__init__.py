@@ -8,7 +8,8 @@ process that never runs student code:
 * :mod:`.definitions`: the imports, function and class definitions of the answer cells, the only
   student code the verification runs;
 * :mod:`.static`: reading that code (and the whole notebook) without running it: forbidden uses
-  per part, signs of tampering;
+  per part (with :mod:`grader.checks.uses`, the checks' own reading), signs of tampering
+  (:mod:`.tampering`), edited or deleted cells;
 * :mod:`.sandbox`: bubblewrap sandboxes (no network, no view of the course, the reference, the
   gradebook or other students; an unprivileged user; resource limits) for the notebook's kernel
   and for the runner; :mod:`.confine`, the tiny wrapper that sets the limits and drops privileges;

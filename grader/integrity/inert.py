@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from grader.checks.forbidden import dotted_name
+from grader.checks.uses import dotted_name
 
 from .names import resolve
 

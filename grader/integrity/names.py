@@ -1,8 +1,8 @@
 """Names of a submission's code resolved through its imports, without running anything.
 
 ``from torch import nn`` makes ``nn.LSTMCell`` stand for ``torch.nn.LSTMCell``; ``import math as m``
-makes ``m.sqrt`` stand for ``math.sqrt``. Used by the static reading (:mod:`.static`) and by the
-choice of the statements the verification keeps (:mod:`.inert`).
+makes ``m.sqrt`` stand for ``math.sqrt``. Used by the static reading (:mod:`.static`, :mod:`.tampering`)
+and by the choice of the statements the verification keeps (:mod:`.inert`).
 """
 
 from __future__ import annotations
