@@ -30,7 +30,7 @@ class CellChange:
         grade_id: its grade id.
         copy: a second or later cell with this id (the first one is the id's cell).
         flags: the nbgrader flags (:data:`FLAGS`) whose truth changed.
-        points: the points it claims, when they differ from the reference cell's (else ``None``).
+        points_changed: the points it claims are not the reference cell's.
         cell_type: the cell type it has, when it is not the reference's.
         edited: the reference cell is locked and the source differs (hidden regions and trailing
             blanks ignored).
@@ -40,13 +40,13 @@ class CellChange:
     grade_id: str
     copy: bool = False
     flags: list[str] = field(default_factory=list)
-    points: object = None
+    points_changed: bool = False
     cell_type: str | None = None
     edited: bool = False
 
     @property
     def settings_changed(self) -> bool:
-        return bool(self.flags) or self.points is not None or self.cell_type is not None
+        return bool(self.flags) or self.points_changed or self.cell_type is not None
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Comparison:
 
     reference: dict
     known: list[CellChange] = field(default_factory=list)
-    unknown: list[tuple[int, str]] = field(default_factory=list)  # (index, grade id) of added cells
+    unknown: list[tuple[int, object]] = field(default_factory=list)  # (index, grade id) of added cells
     missing: list[str] = field(default_factory=list)              # reference ids no submitted cell carries
 
     @property
@@ -80,10 +80,10 @@ def compare(cells: list, reference_cells: list) -> Comparison:
     comparison = Comparison(reference)
     seen: set[str] = set()
     for index, cell in enumerate(cells):
-        grade_id = notebooks.grade_id(cell)
-        if grade_id is None:
+        grade_id = notebooks.nbgrader_meta(cell).get("grade_id")
+        if not grade_id:
             continue
-        if grade_id not in reference:
+        if not isinstance(grade_id, str) or grade_id not in reference:  # a student can write any JSON there
             comparison.unknown.append((index, grade_id))
             continue
         comparison.known.append(_change(index, cell, reference[grade_id], copy=grade_id in seen))
@@ -96,8 +96,7 @@ def _change(index: int, cell, wanted, copy: bool) -> CellChange:
     meta, expected = notebooks.nbgrader_meta(cell), notebooks.nbgrader_meta(wanted)
     change = CellChange(index, notebooks.grade_id(cell), copy=copy)
     change.flags = [key for key in FLAGS if bool(meta.get(key)) != bool(expected.get(key))]
-    if notebooks.points(meta) != notebooks.points(expected):
-        change.points = meta.get("points", 0)
+    change.points_changed = notebooks.points(meta) != notebooks.points(expected)
     if cell.get("cell_type") != wanted.get("cell_type"):
         change.cell_type = cell.get("cell_type")
     if notebooks.is_locked(expected):

@@ -62,8 +62,9 @@ def is_locked(meta: dict) -> bool:
 
 
 def cell_label(cell, index: int) -> str:
-    """How a report names a cell: ``cell 3 (hidden-state-test)``, 1-based, with its grade id if any."""
-    gid = grade_id(cell)
+    """How a report names a cell: ``cell 3 (hidden-state-test)``, 1-based, with its grade id if any
+    (whatever the metadata holds: a report escapes it)."""
+    gid = nbgrader_meta(cell).get("grade_id")
     return f"cell {index + 1} ({gid})" if gid else f"cell {index + 1}"
 
 

@@ -89,7 +89,7 @@ def test_each_kind_of_change_is_named():
                  _cell("mine", "print(2)", grade=True, points=5)]
     comparison = compare(submitted, REFERENCE)
     answer, test, copy = comparison.known
-    assert answer.points == 20 and answer.flags == [] and not answer.edited  # answers may be edited
+    assert answer.points_changed and answer.flags == [] and not answer.edited  # answers may be edited
     assert test.flags == ["locked"] and test.edited and not test.copy
     assert copy.copy and not copy.edited
     assert comparison.copies() == {"test": 2}
@@ -102,3 +102,11 @@ def test_a_changed_cell_type_and_stripped_metadata():
         == "markdown"
     stripped = compare([_cell(source="import torch"), _cell(source="check(f)")], REFERENCE)
     assert stripped.stripped and stripped.missing == ["setup", "answer", "test"]
+
+
+def test_a_grade_id_that_is_not_a_string_is_an_added_cell():
+    odd = [_cell("setup", "import torch", locked=True), _cell("answer", "def f(): pass", solution=True, grade=True,
+           points=2), _cell("test", "check(f)", grade=True, locked=True, points=1)]
+    odd.append({"cell_type": "code", "source": "", "metadata": {"nbgrader": {"grade_id": ["test"], "grade": True}}})
+    comparison = compare(odd, REFERENCE)
+    assert comparison.unknown == [(3, ["test"])] and not comparison.missing

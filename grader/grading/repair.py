@@ -102,7 +102,7 @@ def _restore_settings(cells: list, comparison: Comparison) -> list[Note]:
         expected = release_cell.metadata.nbgrader
         change = changed.get(index)
         if change is not None and change.settings_changed and (notebooks.is_locked(expected) or expected.get("grade")):
-            what = ", ".join(change.flags + (["points"] if change.points is not None else [])) or "cell type"
+            what = ", ".join(change.flags + (["points"] if change.points_changed else [])) or "cell type"
             notes.append(Note("tampered_tests", f"the nbgrader settings ({what}) of cell {grade_id!r} were changed; "
                                                 f"restored"))
         if cell.cell_type != release_cell.cell_type:

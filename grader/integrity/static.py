@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from grader.checks.forbidden import course_package
 from grader.checks.uses import ForbiddenUses, live_object  # live_object: re-exported, part of this module's interface
+from grader.notebook_changes import CellChange, Comparison, compare
+from grader.notebooks import cell_label, normalized
 
 from . import inert
 from .definitions import MAGIC_LINE, Definitions, cell_source, nbgrader_meta
@@ -123,23 +125,6 @@ def parse_cell(source: str) -> ast.Module | None:
         return None
 
 
-def cell_label(cell, index: int) -> str:
-    grade_id = nbgrader_meta(cell).get("grade_id")
-    return f"cell {index + 1} ({grade_id})" if grade_id else f"cell {index + 1}"
-
-
-def _normalized(source: str) -> str:
-    kept, hidden = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            hidden = True
-        elif "END HIDDEN TESTS" in line:
-            hidden = False
-        elif not hidden:
-            kept.append(line.rstrip())
-    return "\n".join(kept).strip("\n")
-
-
 def tampering(notebook, source_nb, definitions: Definitions | None = None, parts=()) -> tuple[list[Finding], dict]:
     """``(notebook findings, {part name: findings in its code})`` for a submitted notebook.
 
@@ -147,7 +132,7 @@ def tampering(notebook, source_nb, definitions: Definitions | None = None, parts
     read; every other code cell is. ``parts``: ``(name, skip)`` pairs whose reachable code is also
     checked for hard-coded numbers.
     """
-    locked = {_normalized(cell_source(c)) for c in source_nb.get("cells", [])
+    locked = {normalized(cell_source(c)) for c in source_nb.get("cells", [])
               if c.get("cell_type") == "code" and nbgrader_meta(c).get("locked")}
     setup = [ast.parse(definitions.preamble)] if definitions is not None else []
     bindings = import_bindings(setup)
@@ -157,7 +142,7 @@ def tampering(notebook, source_nb, definitions: Definitions | None = None, parts
         if cell.get("cell_type") != "code":
             continue
         source = cell_source(cell)
-        if _normalized(source) in locked:
+        if normalized(source) in locked:
             continue
         tree = parse_cell(source)
         if tree is None:
@@ -188,45 +173,29 @@ def _imports_same(tree, bindings) -> set[str]:
     return {name for name, dotted in again.items() if bindings.get(name) == dotted}
 
 
-def _points(meta: dict) -> float:
-    try:
-        return float(meta.get("points") or 0)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def structure(notebook, source_nb) -> list[Finding]:  # noqa: C901
+def structure(notebook, source_nb) -> list[Finding]:
     """Graded and locked cells deleted, edited, duplicated or stripped of their metadata, compared with the source."""
-    findings: list[Finding] = []
-    source_cells = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.get("cells", [])
-                    if nbgrader_meta(c).get("grade_id")}
-    seen: dict[str, int] = {}
-    for index, cell in enumerate(notebook.get("cells", [])):
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if not grade_id:
-            continue
-        seen[grade_id] = seen.get(grade_id, 0) + 1
-        if grade_id not in source_cells:
-            findings.append(Finding(cell_label(cell, index),
-                                    f"carries the unknown grade id {grade_id!r} (an added cell)"))
-            continue
-        expected = source_cells[grade_id]
-        meta, wanted = nbgrader_meta(cell), nbgrader_meta(expected)
-        if meta.get("grade") and wanted.get("grade") and _points(meta) != _points(wanted):
-            findings.append(Finding(cell_label(cell, index), f"its points were changed to {meta.get('points')}"))
-        if wanted.get("locked") and _normalized(cell_source(cell)) != _normalized(cell_source(expected)):
-            findings.append(Finding(cell_label(cell, index), "a locked cell (set-up or test) was edited"))
-        for key in ("grade", "solution", "locked"):
-            if bool(meta.get(key)) != bool(wanted.get(key)):
-                findings.append(Finding(cell_label(cell, index), f"its nbgrader flag {key!r} was changed"))
-    for grade_id, count in seen.items():
-        if count > 1 and grade_id in source_cells:
-            findings.append(Finding(f"grade id {grade_id}", f"appears in {count} cells (an added copy)"))
-    missing = [gid for gid in source_cells if gid not in seen]
-    if missing and len(missing) == len(source_cells):
-        findings.append(Finding("notebook", "the nbgrader metadata of every cell was removed"))
-    else:
-        for grade_id in missing:
-            what = "test cell" if nbgrader_meta(source_cells[grade_id]).get("grade") else "cell"
-            findings.append(Finding(f"{what} {grade_id}", "was deleted or lost its nbgrader metadata"))
+    cells = notebook.get("cells", [])
+    comparison = compare(cells, source_nb.get("cells", []))
+    per_cell = [(index, f"carries the unknown grade id {grade_id!r} (an added cell)")
+                for index, grade_id in comparison.unknown]
+    per_cell += [(change.index, what) for change in comparison.known for what in _changed(change, cells, comparison)]
+    findings = [Finding(cell_label(cells[index], index), what) for index, what in sorted(per_cell, key=lambda f: f[0])]
+    findings += [Finding(f"grade id {grade_id}", f"appears in {count} cells (an added copy)")
+                 for grade_id, count in comparison.copies().items()]
+    if comparison.stripped:
+        return findings + [Finding("notebook", "the nbgrader metadata of every cell was removed")]
+    for grade_id in comparison.missing:
+        what = "test cell" if nbgrader_meta(comparison.reference[grade_id]).get("grade") else "cell"
+        findings.append(Finding(f"{what} {grade_id}", "was deleted or lost its nbgrader metadata"))
     return findings
+
+
+def _changed(change: CellChange, cells: list, comparison: Comparison) -> list[str]:
+    """What :func:`structure` says of one submitted cell that carries a known grade id."""
+    meta = nbgrader_meta(cells[change.index])
+    graded = meta.get("grade") and nbgrader_meta(comparison.reference[change.grade_id]).get("grade")
+    said = [f"its points were changed to {meta.get('points')}"] if graded and change.points_changed else []
+    if change.edited:
+        said.append("a locked cell (set-up or test) was edited")
+    return said + [f"its nbgrader flag {key!r} was changed" for key in change.flags]
