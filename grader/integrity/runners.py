@@ -1,11 +1,10 @@
-"""The sandboxed runner processes and how the trusted side talks to them.
+"""The sandboxed runner processes, and how the trusted side talks to them.
 
 A runner (:mod:`.runner`, inside a sandbox) runs one job: the trusted side writes the plan and each
-part's cases in the job's folder, and reads back frames (``MAGIC``, a 4-byte big-endian header
-length, a JSON header, the payloads the header announces) as *events* on a queue:
-``("frame", header, payloads)``, ``("corrupt", why)``, ``("overflow", why)`` and, last,
-``("eof", None)``. Everything a runner sends is untrusted: the frames are validated here (sizes,
-format, the settings' output limit) and their contents by the verifier.
+part's cases in the job's folder (:meth:`RunnerProcess.write_job`), says ``go``, and reads what the
+runner sends back as events on a queue (:mod:`.frames`: ``("frame", header, payloads)``,
+``("corrupt", why)``, ``("overflow", why)`` and, last, ``("eof", None)``); :mod:`.job` makes sense
+of them. Everything a runner sends is untrusted.
 
 * :class:`RunnerProcess`: one sandboxed interpreter per job, started (importing torch) ahead of time;
 * :class:`RunnerTemplate`: one warm sandboxed process that forks a runner per job;
@@ -19,7 +18,6 @@ import os
 import queue
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -28,21 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import confine, sandbox
-from .runner import MAGIC
+from .frames import read_frames
 
 if TYPE_CHECKING:
     from .verify import VerifySettings
-
-MAX_HEADER_BYTES = 1 << 20
-
-
-class _EndOfFrames(Exception):
-    """The runner's channel is done: at its end, or at what ``event`` (if any) reports."""
-
-    def __init__(self, event: tuple | None = None):
-        super().__init__(event)
-        self.event = event
-
 
 BOOT = "import sys; sys.path.insert(0, {lib!r}); from grader.integrity.runner import main; main()"
 TEMPLATE_BOOT = ("import sys; sys.path.insert(0, {lib!r}); from grader.integrity.runner import template_main; "
@@ -63,29 +50,6 @@ def describe_status(status: int) -> str:
             "SIGKILL": "it was killed (out of time or memory)"}.get(name, f"it was killed by {name}")
 
 
-def _header_size(head: bytes) -> int:
-    """The header length a frame's first 8 bytes announce."""
-    if head[:4] != MAGIC:
-        raise _EndOfFrames(("corrupt", "the runner's output is not in the expected format"))
-    size = struct.unpack(">I", head[4:])[0]
-    if size > MAX_HEADER_BYTES:
-        raise _EndOfFrames(("corrupt", "a frame header is too large"))
-    return size
-
-
-def _header(raw: bytes) -> tuple[dict, list[int]]:
-    """A frame's JSON header and the sizes of the payloads it announces (a result's bundle: json, npz)."""
-    try:
-        header = json.loads(raw.decode("utf-8"))
-        payload_sizes = [int(header.get("json", 0)), int(header.get("npz", 0))] \
-            if header.get("kind") == "result" else []
-    except (ValueError, AttributeError, TypeError):
-        raise _EndOfFrames(("corrupt", "a frame header is not valid JSON")) from None
-    if not isinstance(header, dict) or any(s < 0 for s in payload_sizes):
-        raise _EndOfFrames(("corrupt", "a malformed frame header"))
-    return header, payload_sizes
-
-
 class RunnerProcess:
     """One runner, started (and importing torch) before it is given a job."""
 
@@ -94,8 +58,6 @@ class RunnerProcess:
         self.job = sandbox.make_private_dir(base, prefix="job-", mode=0o755)
         self.events: queue.Queue = queue.Queue()
         self.stderr = b""
-        self.received = 0
-        self.started = time.monotonic()
         read_fd, write_fd = os.pipe()
         command, environment = self._command(write_fd)
         try:
@@ -125,39 +87,8 @@ class RunnerProcess:
                    sys.executable, "-I", "-c", BOOT.format(lib=lib), str(self.job), str(write_fd)]
         return command, {**sandbox.Sandbox(env=env).environment(), "HOME": str(self.job)}
 
-    # -- reading what the runner sends (untrusted)
-    def _read_exact(self, count: int) -> bytes:
-        """``count`` bytes of the channel; :class:`_EndOfFrames` if it ends first."""
-        chunks, remaining = [], count
-        while remaining:
-            chunk = self._channel.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise _EndOfFrames()
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
     def _read_frames(self) -> None:
-        """Put every frame the runner sends on :attr:`events`, until the channel ends or goes wrong."""
-        try:
-            while True:
-                self.events.put(self._read_frame())
-        except _EndOfFrames as end:
-            if end.event is not None:
-                self.events.put(end.event)
-        except (OSError, ValueError):
-            pass
-        finally:
-            self.events.put(("eof", None))
-
-    def _read_frame(self) -> tuple:
-        size = _header_size(self._read_exact(8))
-        header, payload_sizes = _header(self._read_exact(size))
-        self.received += 8 + size + sum(payload_sizes)
-        limit = self.settings.max_output_bytes
-        if self.received > limit:
-            raise _EndOfFrames(("overflow", f"the runner sent more than {limit // sandbox.MiB} MiB"))
-        return ("frame", header, [self._read_exact(s) for s in payload_sizes])
+        read_frames(self._channel, self.settings.max_output_bytes, self.events)
 
     def _read_stderr(self) -> None:
         try:
@@ -370,8 +301,6 @@ class ForkedRunner(RunnerProcess):
         self.job = sandbox.make_private_dir(template.jobs, prefix="job-", mode=0o755)
         self.events = queue.Queue()
         self.stderr = b""
-        self.received = 0
-        self.started = time.monotonic()
         self.pid: int | None = None
         self.status: int | None | str = "running"
         self._ended = threading.Event()
