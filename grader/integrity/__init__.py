@@ -17,7 +17,7 @@ process that never runs student code:
   :mod:`.stand_ins`: the correct helpers substituted while another part is graded;
 * :mod:`.verify`: the trusted side's loop over one notebook, with :mod:`.plan` (the graded parts,
   from the source notebook), :mod:`.expectations` (the cases and the reference's outcomes),
-  :mod:`.runners` and :mod:`.job` (the sandboxed runner processes and what they send back),
+  :mod:`.runners`, :mod:`.frames` and :mod:`.job` (the sandboxed runner processes, their frames, a job),
   :mod:`.judge` (strict validation, then the checks' own judge) and :mod:`.verdict` (one verdict
   per part and per notebook);
 * :mod:`.preprocessor`: the nbgrader preprocessor that makes the trusted verdict the graded
