@@ -20,7 +20,8 @@ from grader.checks import CHECKS, forbidden, run_check
 from grader.checks.core import VISIBLE_SEEDS
 from grader.integrity import sandbox, static
 from grader.integrity.definitions import Definitions, extract, reduce_cell, scope_of
-from grader.integrity.verify import _passed_in_notebook, plan_parts
+from grader.integrity.judge import passed_in_notebook
+from grader.integrity.plan import plan_parts
 
 from exercise_helpers import define, source_notebook
 from hostile.honest import VARIANTS, answers, notebook, passes_only_in_the_notebook
@@ -220,8 +221,8 @@ def test_whether_the_submitted_test_cell_passed_is_read_from_malformed_notebooks
         return {"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "g"}}, "outputs": outputs}
 
     passed = {"output_type": "stream", "name": "stdout", "text": ["f: all 3 visible ", "cases pass (x).\n"]}
-    assert _passed_in_notebook({"cells": [1, {"metadata": "x"}, test_cell([passed])]}, "g")
-    assert not _passed_in_notebook({"cells": [test_cell([passed, {"output_type": "error"}])]}, "g")
-    assert not _passed_in_notebook({"cells": [test_cell([{"output_type": "stream", "text": "1 failed"}])]}, "g")
+    assert passed_in_notebook({"cells": [1, {"metadata": "x"}, test_cell([passed])]}, "g")
+    assert not passed_in_notebook({"cells": [test_cell([passed, {"output_type": "error"}])]}, "g")
+    assert not passed_in_notebook({"cells": [test_cell([{"output_type": "stream", "text": "1 failed"}])]}, "g")
     for malformed in (None, [], {"cells": 3}, {"cells": [test_cell("x")]}, {"cells": [test_cell([[1]])]}):
-        assert not _passed_in_notebook(malformed, "g")
+        assert not passed_in_notebook(malformed, "g")

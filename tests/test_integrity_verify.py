@@ -1,4 +1,4 @@
-"""grader.integrity.verify: the trusted decision, on real sandboxed runners (slow) and on forged data (quick)."""
+"""grader.integrity.verify, .plan, .judge: the trusted decision, on real sandboxed runners (slow) and forged data (quick)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import torch
 
 from grader.checks import CHECKS, CheckFailure, run_check
 from grader.checks.core import VISIBLE_SEEDS, Foreign, Outcome, to_outcome
-from grader.integrity import sandbox, verify
-from grader.integrity.verify import Verifier, VerifySettings, counterfeit, plan_parts
+from grader.integrity import sandbox
+from grader.integrity.judge import counterfeit
+from grader.integrity.plan import VerificationError, plan_parts
+from grader.integrity.verdict import NotebookVerdict
+from grader.integrity.verify import Verifier, VerifySettings
 
 from exercise_helpers import (ASSIGNMENTS, MUTATIONS, PARTS, define, filled_release, mutated_solution, nbgrader_meta,
                               release_notebook, solution_cells, source_notebook, strip_markers)
@@ -42,7 +45,7 @@ def test_a_test_cell_that_is_not_only_check_calls_cannot_be_verified(test_source
     for cell in source["cells"]:
         if nbgrader_meta(cell).get("grade_id") == "test_stacked_rnn_forward":
             cell["source"] = test_source
-    with pytest.raises(verify.VerificationError):
+    with pytest.raises(VerificationError):
         plan_parts(source)
 
 
@@ -207,7 +210,7 @@ def test_without_a_sandbox_the_verifier_refuses_unless_told(monkeypatch):
     with pytest.raises(sandbox.Unsandboxed, match="bwrap is missing"):
         Verifier(VerifySettings())
     Verifier(VerifySettings(sandboxed=False)).close()
-    assert json.dumps(verify.NotebookVerdict({}, [], [], False).to_json())
+    assert json.dumps(NotebookVerdict({}, [], [], False).to_json())
 
 
 # The body of an honest recurrent_parameter_count (the signature comes first in each test's code).

@@ -499,8 +499,20 @@ class Check:
     def cases(self, seed: int, hidden: bool = False) -> list[Case]:
         raise NotImplementedError
 
-    def call(self, fn: Callable, case: Case, student: bool) -> Outcome:
-        return call_function(fn, case, student=student, rules=self.rules, substitutes=self.substitutes)
+    def call(self, fn: Callable, case: Case, student: bool, substitutes: dict | None = None) -> Outcome:
+        return call_function(fn, case, student=student, rules=self.rules, substitutes=self.helpers(substitutes))
+
+    def helpers(self, substitutes: dict | None = None) -> dict:
+        """The trusted helpers bound in the student's namespace while their code runs: ``substitutes`` when
+        given (the sandboxed runner passes its stand-ins, see :mod:`grader.integrity.runner`), else the
+        check's own :attr:`substitutes`."""
+        return self.substitutes if substitutes is None else substitutes
+
+    def watching(self, fn, student: bool, substitutes: dict | None = None):
+        """:func:`forbidden.watching` for one call of ``fn``: the student's (``student=True``: the rules
+        and the helpers apply) or trusted code (neither does)."""
+        return forbidden.watching(self.rules if student else None, fn,
+                                  self.helpers(substitutes) if student else None)
 
     def compare(self, case: Case, got: Outcome, expected: Outcome) -> str | None:
         return compare_outcomes(case, got, expected, output_name=self.output_name,

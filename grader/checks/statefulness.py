@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import forbidden
 from .core import (DTYPE_NAMES, Case, Check, Outcome, _flatten_tensors, clone_arg, compare_errors, compare_tensors,
                    compare_values, describe, error_record, generators, mutated_args, randn, snapshot)
 
@@ -213,14 +212,14 @@ class ModuleCheck(Check):
                               data={"module": data}))
         return cases
 
-    def call(self, fn, case, student):
+    def call(self, fn, case, student, substitutes=None):
         rnn = build_module(case.data["module"])
         before = {name: p.detach().clone() for name, p in rnn.named_parameters()}
         passed = {"x": clone_arg(case.args["x"], True), "state": clone_arg(case.args["state"], True),
                   self.extra: clone_arg(case.args[self.extra])}
         originals = {name: clone_arg(value) for name, value in passed.items()}
         outcome = Outcome()
-        with forbidden.watching(self.rules if student else None, fn) as seen:
+        with self.watching(fn, student, substitutes) as seen:
             try:
                 result = fn(rnn, *passed.values())
             except Exception as exc:  # noqa: BLE001 - any error of the student's code is a result

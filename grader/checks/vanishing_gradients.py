@@ -125,12 +125,12 @@ class NumericalGradientCheck(Check):
             cases.append(Case(label=label, args={}, data={**data, "eps": eps}))
         return cases
 
-    def call(self, fn, case, student):
+    def call(self, fn, case, student, substitutes=None):
         outcome = Outcome()
         f = ScalarFunction(case.data)
         x = case.data["x"].clone()
         extra = () if case.data["eps"] is None else (case.data["eps"],)
-        with forbidden.watching(self.rules if student else None, fn) as seen:
+        with self.watching(fn, student, substitutes) as seen:
             try:
                 result = fn(f, x, *extra)
             except Exception as exc:  # noqa: BLE001
@@ -227,11 +227,11 @@ class AdaptiveClipGradCheck(Check):
                           f"0.5 * ||W_i|| = 2.5, {DTYPE_NAMES[dtype]}, clipping=0.5, eps=default (1e-3)",
                     args={}, data={"how": "list", "values": [weight], "grads": [grad], "clipping": 0.5, "eps": None})
 
-    def call(self, fn, case, student):
+    def call(self, fn, case, student, substitutes=None):
         outcome = Outcome()
         params, argument = _parameters(case.data)
         extra = () if case.data["eps"] is None else (case.data["eps"],)
-        with forbidden.watching(self.rules if student else None, fn) as seen:
+        with self.watching(fn, student, substitutes) as seen:
             try:
                 result = fn(argument, case.data["clipping"], *extra)
             except Exception as exc:  # noqa: BLE001

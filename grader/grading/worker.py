@@ -335,7 +335,7 @@ class Grader:
         import nbformat
 
         from grader.integrity.preprocessor import METADATA_KEY
-        from grader.integrity.verify import NotebookVerdict
+        from grader.integrity.verdict import NotebookVerdict
 
         seconds, ran = 0.0, False
         for name in spec.notebooks:

@@ -16,8 +16,11 @@ process that never runs student code:
 * :mod:`.runner`: the sandboxed process that calls the student's functions on the trusted side's
   cases and hands back plain data (:mod:`grader.codec`: JSON and raw tensor bytes, never pickle);
   :mod:`.stand_ins`: the correct helpers substituted while another part is graded;
-* :mod:`.verify`: the trusted side: cases, the reference's outcomes, the runner, strict
-  validation, the checks' own ``compare`` and ``diagnose``, one verdict per part;
+* :mod:`.verify`: the trusted side's loop over one notebook, with :mod:`.plan` (the graded parts,
+  from the source notebook), :mod:`.expectations` (the cases and the reference's outcomes),
+  :mod:`.runners`, :mod:`.frames` and :mod:`.job` (the sandboxed runner processes, their frames, a job),
+  :mod:`.judge` (strict validation, then the checks' own judge) and :mod:`.verdict` (one verdict
+  per part and per notebook);
 * :mod:`.preprocessor`: the nbgrader preprocessor that makes the trusted verdict the graded
   cells' outcome (so the gradebook, feedback and formgrader keep working), and :func:`configure`
   for ``nbgrader_config.py``.

@@ -1,6 +1,6 @@
 """The sandboxed runner: calls the student's functions on the trusted side's cases, returns plain data.
 
-Started by :mod:`grader.integrity.verify` inside a sandbox (:mod:`grader.integrity.sandbox`) as
+Started by :mod:`grader.integrity.runners` inside a sandbox (:mod:`grader.integrity.sandbox`) as
 ``python -I -c "...; runner.main()" JOB``, it
 
 1. imports torch and the checks' ``call`` steps (from the sandbox's filtered package, where
@@ -128,14 +128,14 @@ def run_part(part: dict, namespace: dict, cases: list, guard: Guard) -> dict:
 
     name = part["name"]
     check = CHECKS[part["check"]]
-    check.substitutes = {key: getattr(stand_ins, key) for key in getattr(check, "substitutes", {})}
+    substitutes = {key: getattr(stand_ins, key) for key in check.substitutes}  # the runner cannot see the reference
     if name not in namespace:
         return {"status": "undefined", "outcomes": [], "tampering": guard.take()}
     fn = namespace[name]
     outcomes = []
     for case in cases:
         try:
-            outcome = check.call(fn, case, student=True)
+            outcome = check.call(fn, case, student=True, substitutes=substitutes)
         except BaseException as exc:  # noqa: BLE001 - e.g. SystemExit raised by the student's code
             outcome = Outcome(error=error_record(exc))
             if not isinstance(exc, Exception):

@@ -2,7 +2,7 @@
 
 Both places where a submission's code runs during grading go through :class:`Sandbox`: the
 notebook's kernel (:class:`SandboxKernelLauncher`) and the verification runner
-(:mod:`grader.integrity.runner`, started by :mod:`grader.integrity.verify`). A sandbox is a
+(:mod:`grader.integrity.runner`, started by :mod:`grader.integrity.runners`). A sandbox is a
 ``bwrap`` command line (Debian's ``bubblewrap``; run as root it needs no daemon and no user
 namespaces):
 

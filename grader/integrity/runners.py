@@ -1,0 +1,367 @@
+"""The sandboxed runner processes, and how the trusted side talks to them.
+
+A runner (:mod:`.runner`, inside a sandbox) runs one job: the trusted side writes the plan and each
+part's cases in the job's folder (:meth:`RunnerProcess.write_job`), says ``go``, and reads what the
+runner sends back as events on a queue (:mod:`.frames`: ``("frame", header, payloads)``,
+``("corrupt", why)``, ``("overflow", why)`` and, last, ``("eof", None)``); :mod:`.job` makes sense
+of them. Everything a runner sends is untrusted.
+
+* :class:`RunnerProcess`: one sandboxed interpreter per job, started (importing torch) ahead of time;
+* :class:`RunnerTemplate`: one warm sandboxed process that forks a runner per job;
+* :class:`ForkedRunner`: such a forked runner, with the same events as a :class:`RunnerProcess`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import confine, sandbox
+from .frames import read_frames
+
+if TYPE_CHECKING:
+    from .verify import VerifySettings
+
+BOOT = "import sys; sys.path.insert(0, {lib!r}); from grader.integrity.runner import main; main()"
+TEMPLATE_BOOT = ("import sys; sys.path.insert(0, {lib!r}); from grader.integrity.runner import template_main; "
+                 "sys.exit(template_main())")
+RUNNER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+              "MPLBACKEND": "Agg"}
+
+
+def describe_status(status: int) -> str:
+    """Why a runner ended, from its exit status (negative: killed by that signal)."""
+    if status >= 0:
+        return f"it exited with code {status}"
+    try:
+        name = signal.Signals(-status).name
+    except ValueError:
+        name = f"signal {-status}"
+    return {"SIGXCPU": "it used up its CPU time", "SIGXFSZ": "it wrote a file larger than allowed",
+            "SIGKILL": "it was killed (out of time or memory)"}.get(name, f"it was killed by {name}")
+
+
+class RunnerProcess:
+    """One runner, started (and importing torch) before it is given a job."""
+
+    def __init__(self, settings: VerifySettings, base: Path):
+        self.settings = settings
+        self.job = sandbox.make_private_dir(base, prefix="job-", mode=0o755)
+        self.events: queue.Queue = queue.Queue()
+        self.stderr = b""
+        read_fd, write_fd = os.pipe()
+        command, environment = self._command(write_fd)
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE, pass_fds=(write_fd,), env=environment,
+                                            start_new_session=True, cwd=str(self.job))
+        finally:
+            os.close(write_fd)
+        self._channel = os.fdopen(read_fd, "rb", buffering=0)
+        threading.Thread(target=self._read_frames, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _command(self, write_fd: int) -> tuple[list, dict]:
+        """The command line and environment of a runner sending its frames on ``write_fd``: in a
+        sandbox, or (where allowed) only confined by :mod:`.confine`'s limits."""
+        settings = self.settings
+        lib = sandbox.build_lib("runner")
+        env = dict(RUNNER_ENV)
+        if settings.sandboxed:
+            box = sandbox.Sandbox(ro=[(str(self.job), "/job")], lib=lib, limits=settings.limits, env=env,
+                                  protect=settings.protect)
+            command = box.command([sandbox.python_in_sandbox(), "-I", "-c", BOOT.format(lib=sandbox.LIB), "/job",
+                                   str(write_fd)])
+            return command, box.environment()
+        options = [o for o in settings.limits.confine_options() if not o.startswith("--nproc")]
+        command = [sys.executable, "-I", "-S", str(sandbox.CONFINE), *options, "--",
+                   sys.executable, "-I", "-c", BOOT.format(lib=lib), str(self.job), str(write_fd)]
+        return command, {**sandbox.Sandbox(env=env).environment(), "HOME": str(self.job)}
+
+    def _read_frames(self) -> None:
+        read_frames(self._channel, self.settings.max_output_bytes, self.events)
+
+    def _read_stderr(self) -> None:
+        try:
+            while True:
+                chunk = self.process.stderr.read(4096)
+                if not chunk:
+                    break
+                self.stderr = (self.stderr + chunk)[-16384:]
+        except (OSError, ValueError):
+            pass
+
+    def next_event(self, timeout: float):
+        try:
+            return self.events.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+
+    def wait_ready(self, timeout: float) -> str | None:
+        """``None`` once the runner is ready, else why it is not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next_event(deadline - time.monotonic())
+            if event is None:
+                self.kill()
+                return f"the sandboxed runner did not start within {timeout:g} s"
+            if event[0] == "frame" and event[1].get("kind") == "ready":
+                return None
+            if event[0] in ("eof", "corrupt", "overflow"):
+                self.kill()
+                detail = self.stderr.decode("utf-8", "replace").strip().splitlines()
+                return "the sandboxed runner failed to start" + (f": {detail[-1][:300]}" if detail else "")
+
+    def write_job(self, plan: dict, bundles: dict, keep=()) -> None:
+        """Put the plan and each part's cases in the job folder, readable by the sandboxed user."""
+        for name, (json_bytes, npz_bytes) in bundles.items():
+            (self.job / f"{name}.npz").write_bytes(npz_bytes)
+            (self.job / f"{name}.json").write_bytes(json_bytes)
+        (self.job / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+        for path in self.job.iterdir():
+            if path.name not in keep:
+                os.chmod(path, 0o644)
+
+    def start(self, plan: dict, bundles: dict) -> None:
+        self.write_job(plan, bundles)
+        try:
+            self.process.stdin.write(b"go\n")
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def exit_description(self) -> str:
+        try:
+            status = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            status = self.process.wait()
+        if status is None:
+            return "it stopped responding"
+        if self.settings.sandboxed and status > 128:  # bubblewrap reports death by signal N as 128 + N
+            status = 128 - status
+        return describe_status(status)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.kill()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stderr, self._channel):
+            try:
+                stream.close()
+            except (OSError, AttributeError, ValueError):
+                pass
+        shutil.rmtree(self.job, ignore_errors=True)
+
+
+class RunnerTemplate:
+    """One sandboxed process per verifier that has imported torch and the checks, and forks one runner per job.
+
+    Each child makes a sandbox of its own before any student code runs (:func:`.confine.isolate`:
+    its own mount namespace, a fresh private ``/tmp``, only its own job folder, limits, a fresh
+    unprivileged user), so jobs cannot see one another; the template itself never runs student
+    code. It saves every notebook the runner's start-up (a new interpreter importing torch).
+    """
+
+    def __init__(self, settings: VerifySettings, base: Path):
+        self.settings = settings
+        self.jobs = base / "jobs"
+        self.jobs.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(self.jobs, 0o755)
+        lib = sandbox.build_lib("runner")
+        limits = sandbox.Limits(memory_bytes=settings.limits.memory_bytes, cpu_seconds=None, file_bytes=None,
+                                processes=None, open_files=settings.limits.open_files,
+                                tmp_bytes=settings.limits.tmp_bytes)
+        box = sandbox.Sandbox(ro=[(str(self.jobs), "/jobs")], lib=lib, limits=limits, env=dict(RUNNER_ENV),
+                              protect=settings.protect, uid=None, dirs=["/job", confine.OLD_TMP],
+                              caps=("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"))
+        command = box.command([sandbox.python_in_sandbox(), "-I", "-c", TEMPLATE_BOOT.format(lib=sandbox.LIB),
+                               "/jobs"])
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, env=box.environment(), start_new_session=True)
+        self.replies: queue.Queue = queue.Queue()
+        self.children: dict[int, "ForkedRunner"] = {}
+        self.exited: dict[int, int] = {}
+        self.ready: bool | None = None
+        self.problem = ""
+        self._lock = threading.Lock()         # the registry of children
+        self._spawn_lock = threading.Lock()   # one request and its answer at a time
+        self._write_lock = threading.Lock()   # whole lines on the template's stdin
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "exited" in message:
+                pid, status = int(message["exited"]), int(message["status"])
+                with self._lock:
+                    child = self.children.pop(pid, None)
+                    if child is None:  # it ended before it was registered
+                        self.exited[pid] = status
+                if child is not None:
+                    child.ended(status)
+            else:
+                self.replies.put(message)
+        self.replies.put({"eof": True})
+        with self._lock:
+            children, self.children = list(self.children.values()), {}
+        for child in children:
+            child.ended(None)
+
+    def wait_ready(self, timeout: float) -> bool:
+        if self.ready is None:
+            try:
+                message = self.replies.get(timeout=timeout)
+            except queue.Empty:
+                message = {"ready": False, "reason": f"not ready within {timeout:g} s"}
+            self.ready = bool(message.get("ready"))
+            self.problem = message.get("reason") or ("it ended" if message.get("eof") else "")
+            if not self.ready:
+                self.close()
+        return self.ready
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.ready is not False
+
+    def _send(self, message: dict) -> None:
+        with self._write_lock:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.flush()
+
+    def spawn(self, child: "ForkedRunner", request: dict) -> int:
+        with self._spawn_lock:
+            self._send(request)
+            try:
+                message = self.replies.get(timeout=30)
+            except queue.Empty:
+                message = {}
+        if "pid" not in message:
+            raise RuntimeError(f"the runner template could not fork ({message.get('error', 'no answer')})")
+        pid = int(message["pid"])
+        with self._lock:
+            status = self.exited.pop(pid, "running")
+            if status == "running":
+                self.children[pid] = child
+        if status != "running":
+            child.ended(status)
+        return pid
+
+    def kill(self, pid: int) -> None:
+        try:
+            self._send({"kill": pid})
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class ForkedRunner(RunnerProcess):
+    """A runner forked by a :class:`RunnerTemplate`: the same events as a :class:`RunnerProcess`, from a FIFO."""
+
+    def __init__(self, settings: VerifySettings, template: RunnerTemplate):
+        self.settings = settings
+        self.template = template
+        self.job = sandbox.make_private_dir(template.jobs, prefix="job-", mode=0o755)
+        self.events = queue.Queue()
+        self.stderr = b""
+        self.pid: int | None = None
+        self.status: int | None | str = "running"
+        self._ended = threading.Event()
+        channel = self.job / "channel"
+        os.mkfifo(channel, 0o622)
+        os.chmod(channel, 0o622)
+        self._read_fd = os.open(channel, os.O_RDONLY | os.O_NONBLOCK)
+        self._keep_open = os.open(channel, os.O_WRONLY | os.O_NONBLOCK)  # no EOF before the child has written
+        os.set_blocking(self._read_fd, True)
+        self._channel = os.fdopen(self._read_fd, "rb", buffering=0)
+        self.process = None
+
+    def wait_ready(self, timeout: float) -> str | None:
+        return None
+
+    def start(self, plan: dict, bundles: dict) -> None:
+        self.write_job(plan, bundles, keep=("channel",))
+        threading.Thread(target=self._read_frames, daemon=True).start()
+        limits = {}
+        for option in self.settings.limits.confine_options():
+            name, _, value = option.partition("=")
+            limits[name] = int(value)
+        request = {"job": self.job.name, "uid": sandbox.fresh_uid(), "tmp_bytes": self.settings.limits.tmp_bytes,
+                   "limits": limits}
+        try:
+            self.pid = self.template.spawn(self, request)
+        except (RuntimeError, OSError, ValueError) as exc:
+            self.stderr = str(exc).encode()
+            self.ended(None)
+
+    def ended(self, status) -> None:
+        """Called when the child has ended (``None``: the template died, or it never started)."""
+        self.status = status
+        self._ended.set()
+        try:
+            os.close(self._keep_open)  # the reader now sees the end of the data
+        except OSError:
+            pass
+
+    def exit_description(self) -> str:
+        if not self._ended.wait(10):
+            self.kill()
+            self._ended.wait(10)
+        status = self.status
+        if status is None or status == "running":
+            return "its sandbox ended"
+        if status in (70, 71):  # see grader.integrity.runner._child
+            return "its sandbox could not be set up"
+        return describe_status(status)
+
+    def kill(self) -> None:
+        if self.pid is not None and not self._ended.is_set():
+            self.template.kill(self.pid)
+
+    def close(self) -> None:
+        self.kill()
+        self._ended.wait(10)
+        try:
+            self._channel.close()
+        except OSError:
+            pass
+        if not self._ended.is_set():
+            self.ended(None)
+        shutil.rmtree(self.job, ignore_errors=True)
