@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from . import definitions
+from grader import notebooks
 
 
 class VerificationError(RuntimeError):
@@ -66,7 +66,7 @@ def _check_call(node) -> tuple[str, tuple | None, bool]:
 
 
 def _is_test_cell(cell) -> bool:
-    meta = definitions.nbgrader_meta(cell)
+    meta = notebooks.nbgrader_meta(cell)
     return bool(meta.get("grade") and not meta.get("solution") and meta.get("grade_id"))
 
 
@@ -74,10 +74,8 @@ def _calls(cell, grade_id: str) -> list[tuple[str, tuple | None, bool]]:
     """The ``check(...)`` calls of a graded test cell (its hidden-test markers dropped)."""
     if cell.get("cell_type") != "code":
         raise VerificationError(f"graded cell {grade_id!r} is not a code cell")
-    source = "\n".join(line for line in definitions.cell_source(cell).split("\n")
-                       if "### BEGIN HIDDEN TESTS" not in line and "### END HIDDEN TESTS" not in line)
     try:
-        return [_check_call(node) for node in ast.parse(source).body]
+        return [_check_call(node) for node in ast.parse(notebooks.strip_markers(notebooks.cell_source(cell))).body]
     except (SyntaxError, ValueError) as exc:
         raise VerificationError(f"test cell {grade_id!r} is not made of check(...) calls only ({exc}): "
                                 f"the trusted verification cannot grade it") from None
@@ -104,7 +102,7 @@ def plan_parts(source_nb) -> list[PartPlan]:
     for position, cell in enumerate(source_nb.get("cells", [])):
         if not _is_test_cell(cell):
             continue
-        meta = definitions.nbgrader_meta(cell)
+        meta = notebooks.nbgrader_meta(cell)
         grade_id = meta["grade_id"]
         calls = _calls(cell, grade_id)
         plans.append(PartPlan(grade_id=grade_id, name=_checked_name(calls, grade_id),
