@@ -36,8 +36,9 @@ c.CourseDirectory.release_directory = "exercises"
 # Seconds a single cell may run during autograding; the slowest test cell needs a few.
 c.Execute.timeout = 120
 
-# The trusted verification after Execute, and a sandboxed kernel (grader/integrity/preprocessor.py).
-from grader.integrity.preprocessor import configure  # noqa: E402
+# The trusted verification after Execute, and a sandboxed kernel: the grading chain that `python -m
+# grader grade` runs too (grader/grading/chain.py).
+from grader.grading.chain import configure  # noqa: E402
 
 configure(c)
 

@@ -18,8 +18,8 @@ process that never runs student code:
 * :mod:`.verify`: the trusted side: cases, the reference's outcomes, the runner, strict
   validation, the checks' own ``compare`` and ``diagnose``, one verdict per part;
 * :mod:`.preprocessor`: the nbgrader preprocessor that makes the trusted verdict the graded
-  cells' outcome (so the gradebook, feedback and formgrader keep working), and :func:`configure`
-  for ``nbgrader_config.py``.
+  cells' outcome (so the gradebook, feedback and formgrader keep working), a step of the one
+  grading chain (:mod:`grader.grading.chain`, which ``nbgrader_config.py`` configures).
 
 Nothing is imported here, so that the sandboxed runner and the quick tests stay light.
 """
