@@ -74,11 +74,13 @@ def test_one_metadata_sanitiser_keeps_the_first_cell_of_each_known_grade_id():
     copied = nbformat.from_dict(json.loads(json.dumps(graded)))
     stray = nbformat.from_dict({"cell_type": "code", "id": "stray", "metadata": {"nbgrader": {"grade_id": "nope"}},
                                 "execution_count": None, "outputs": [], "source": ""})
-    nb.cells += [copied, stray]
-    known = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells[:-2] if "nbgrader" in c.metadata}
-    kept = validate.keep_first_graded_cells(nb.cells, known)
+    nameless = nbformat.from_dict({"cell_type": "code", "id": "nameless", "metadata": {"nbgrader": {"grade": True}},
+                                   "execution_count": None, "outputs": [], "source": ""})
+    nb.cells += [copied, stray, nameless]
+    known = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells[:-3] if "nbgrader" in c.metadata}
+    kept = validate.keep_first_graded_cells(nb.cells, known | {None})
     assert kept == known
-    assert "nbgrader" not in copied.metadata and "nbgrader" not in stray.metadata
+    assert not {"nbgrader"} & (set(copied.metadata) | set(stray.metadata) | set(nameless.metadata))
     assert "nbgrader" in graded.metadata
 
 

@@ -85,6 +85,7 @@ def renderer_class():
 # them only doubled, \\( ... \\), as markdown escapes them); not after a backslash.
 INLINE_PAREN = r"(?s:(?<!\\)\\\((?P<paren_tex>.+?)(?<!\\)\\\))"
 DISPLAY_BRACKET = r"(?s:(?<!\\)\\\[(?P<bracket_tex>.+?)(?<!\\)\\\])"
+DISPLAY_BRACKET_BLOCK = r"(?s:(?<!\\)\\\[.+?(?<!\\)\\\])"  # the same, without the group
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,7 +96,7 @@ def parser_classes():
     class BlockParser(MathBlockParser):
         # a display \[ ... \] spanning lines is one paragraph, as nbconvert's other display math
         SPECIFICATION = {**MathBlockParser.SPECIFICATION,
-                         "multiline_math": f"{MathBlockParser.MULTILINE_MATH}|{DISPLAY_BRACKET.replace('?P<bracket_tex>', '')}"}
+                         "multiline_math": f"{MathBlockParser.MULTILINE_MATH}|{DISPLAY_BRACKET_BLOCK}"}
 
     class InlineParser(MathInlineParser):
         SPECIFICATION = {**MathInlineParser.SPECIFICATION, "math_inline_paren": INLINE_PAREN,

@@ -297,7 +297,8 @@ def keep_first_graded_cells(cells: list, known) -> set[str]:
     seen: set[str] = set()
     for cell in cells:
         grade_id = _grade_id(cell)
-        if "nbgrader" in cell.get("metadata", {}) and (grade_id not in known or grade_id in seen):
+        unknown = grade_id is None or grade_id not in known
+        if "nbgrader" in cell.get("metadata", {}) and (unknown or grade_id in seen):
             del cell.metadata["nbgrader"]
         elif grade_id is not None:
             seen.add(grade_id)
