@@ -12,7 +12,7 @@ from traitlets.config import Config
 
 import grading_class as g
 from exercise_helpers import make_course, nbgrader, submit
-from grader.grading import chain, validate
+from grader.grading import chain, repair
 from grader.grading.execute import GuardedExecute
 from grader.grading.kernel_source import standalone_limits
 from grader.grading.outputs import error_output
@@ -78,7 +78,7 @@ def test_one_metadata_sanitiser_keeps_the_first_cell_of_each_known_grade_id():
                                    "execution_count": None, "outputs": [], "source": ""})
     nb.cells += [copied, stray, nameless]
     known = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells[:-3] if "nbgrader" in c.metadata}
-    kept = validate.keep_first_graded_cells(nb.cells, known | {None})
+    kept = repair.keep_first_graded_cells(nb.cells, known | {None})
     assert kept == known
     assert not {"nbgrader"} & (set(copied.metadata) | set(stray.metadata) | set(nameless.metadata))
     assert "nbgrader" in graded.metadata

@@ -36,7 +36,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Unicode
 
 from grader.grading.outputs import error_output, stdout_output
-from grader.grading.validate import keep_first_graded_cells
+from grader.grading.repair import keep_first_graded_cells
 
 from . import sandbox
 from .verify import NotebookVerdict, VerifySettings, plan_parts, shared_verifier
