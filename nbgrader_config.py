@@ -15,7 +15,10 @@ Grading integrity (``grader.integrity``): ``nbgrader autograde`` runs each noteb
 bubblewrap sandbox and decides every graded cell with the trusted verification, outside the
 student's process; the notebook's own test cells decide nothing. Without bubblewrap (or not as
 root) it refuses, unless ``HIDDEN_STATE_UNSANDBOXED=1`` is set, and then marks every result
-unsandboxed. See "Grading integrity" in README.md.
+unsandboxed. The chain of preprocessors is the one ``python -m grader grade`` runs
+(``grader/grading/chain.py``), with its guarded ``Execute``: a fresh sandboxed kernel per notebook,
+the per-cell timeout below, 120 s per notebook, memory and output limits; a kernel that dies costs
+only the cells after it. See "Grading integrity" and "One chain for both commands" in README.md.
 
 Student content in HTML (``grader.grading.inert``): formgrader and ``nbgrader generate_feedback``
 render notebooks with nbconvert's ``HTMLExporter``, whose templates copy HTML outputs, markdown and
@@ -36,8 +39,9 @@ c.CourseDirectory.release_directory = "exercises"
 # Seconds a single cell may run during autograding; the slowest test cell needs a few.
 c.Execute.timeout = 120
 
-# The trusted verification after Execute, and a sandboxed kernel (grader/integrity/preprocessor.py).
-from grader.integrity.preprocessor import configure  # noqa: E402
+# The trusted verification after Execute, and a sandboxed kernel: the grading chain that `python -m
+# grader grade` runs too (grader/grading/chain.py).
+from grader.grading.chain import configure  # noqa: E402
 
 configure(c)
 

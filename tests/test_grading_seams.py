@@ -10,7 +10,7 @@ import pytest
 
 import grading_class as g
 from grader.grading.coordinator import RunOptions, run
-from grader.grading.executor import Limits
+from grader.grading.settings import Limits
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,11 @@ import re
 from pathlib import Path
 
 import grading_class as g
+import pytest
 from hostile import pages as hostile
 import nbformat
 
-from grader.grading import feedback, report
+from grader.grading import feedback, mathml, report
 from grader.grading.course import load_spec
 from grader.grading.inert import CSP, InertNotebook, clean_html
 from grader.grading.results import Note, PartResult, Row, SubmissionResult
@@ -205,3 +206,89 @@ def test_formgrader_with_the_course_config_shows_the_hostile_notebook_inert():
                                                                "<img src='data:text/plain;base64,'>")]
     assert sorted(added) == sorted(honest), "the student's notebook added something live"
     assert hostile.MARKER not in page and "<b>bold stays</b>" in page and "My notes" in page
+
+
+# ----------------------------------------------------------------------------- math, as MathML
+
+MATH_MARKDOWN = (r"The state: $h_t = \tanh(W h_{t-1})$, displayed $$c_t = f_t \odot c_{t-1}$$"
+                 "\n\n" r"and \(x_t\), \[y = \frac{1}{2}\]; in code `$q$` stays TeX." "\n\n```\n$fenced$\n```\n")
+HOSTILE_TEX = [r"$\href{javascript:alert(1)}{x}$", r"$<img src=x onerror=alert(1)>$", r"$\unknowncommand{$",
+               r"$\text{<img src=x onerror=alert(1)>}$", r"\(\href{javascript:alert(2)}{y}\)"]
+
+
+def math_notebook(markdown: str) -> dict:
+    """A notebook with one markdown cell, and a code cell whose source and markdown output hold TeX."""
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "id": "math", "metadata": {}, "source": markdown + "\n\nthe end of the cell"},
+        {"cell_type": "code", "id": "code", "metadata": {}, "execution_count": 1, "source": "print('$s_t$')",
+         "outputs": [{"output_type": "display_data", "metadata": {}, "data": {"text/markdown": "output $z_t$"}}]},
+    ]}
+
+
+def markdown_cell_html(page: str) -> str:
+    return page[page.index("The state") if "The state" in page else page.index("text_cell_render"):
+                page.index("the end of the cell")]
+
+
+def urls_outside_css_comments(page: str) -> list[str]:
+    return re.findall(r"https?://\S+", re.sub(r"/\*.*?\*/", "", page, flags=re.DOTALL))
+
+
+def test_feedback_renders_the_math_of_markdown_cells_as_mathml_with_no_script_and_no_cdn():
+    page = render_feedback(math_notebook(MATH_MARKDOWN))
+    cell = markdown_cell_html(page)
+    assert cell.count("<math") == 4, cell  # $...$, $$...$$, \(...\), \[...\]
+    assert '<math display="block">' in cell and "<mfrac>" in cell and "<mi>tanh</mi>" in cell
+    assert "<code>$q$</code>" in cell and "$fenced$" in cell  # code spans and code blocks keep their TeX
+    assert page.count("<math") == 4 and "output $z_t$" in page and "$s_t$" in page  # outputs and code too
+    assert "<script" not in page.lower() and "cdn" not in page.lower() and urls_outside_css_comments(page) == []
+    assert live_parts(page) == []
+    assert_csp_first(page)
+
+
+def test_hostile_tex_renders_inert_and_malformed_tex_shows_as_text():
+    page = render_feedback(math_notebook(" and ".join(HOSTILE_TEX)))
+    cell = markdown_cell_html(page)
+    assert live_parts(page) == [] and "javascript:" not in cell and "<img" not in cell
+    assert "onerror=" not in cell.replace(r"$\text{&lt;img src=x onerror=alert(1)&gt;}$", "")
+    assert not [tag for tag, _ in elements(cell) if tag not in mathml.MATHML_TAGS | {"p", "div"}], cell
+    assert r"$\unknowncommand{$" in cell  # shown as its source
+    assert r"$\text{&lt;img src=x onerror=alert(1)&gt;}$" in cell  # markup in \text: shown as source
+    assert cell.count("<math") == 3 and "the end of the cell" in page
+
+
+def test_clean_html_keeps_presentation_mathml_only():
+    kept = '<math display="block"><mfrac linethickness="0"><mi mathvariant="bold">a</mi><mn>2</mn></mfrac></math>'
+    assert clean_html(kept) == kept
+    hostile_math = ('<math><mi href="javascript:alert(1)" onclick="alert(1)" style="x" xlink:href="javascript:y">a</mi>'
+                    '<annotation-xml encoding="text/html"><img src=x onerror=alert(1)></annotation-xml>'
+                    '<semantics><annotation>TeX</annotation></semantics><maction actiontype="statusline">b</maction>'
+                    '<mglyph src="https://pwned.invalid/x.png"/><mtext><img src=x onerror=alert(1)>'
+                    '<a href="javascript:alert(1)">l</a></mtext></math>')
+    cleaned = clean_html(hostile_math)
+    assert live_parts(cleaned) == [] and "javascript" not in cleaned and "pwned" not in cleaned
+    assert not {"annotation-xml", "maction", "mglyph", "annotation", "semantics"} & {t for t, _ in elements(cleaned)}
+    assert [attrs for tag, attrs in elements(cleaned) if tag == "mi"] == [{}]
+    assert mathml.tex_to_mathml(r"\frac{", display=False) is None
+    assert mathml.tex_to_mathml(r"\text{<b>x</b>}", display=False) is None  # not MathML only
+    assert mathml.tex_to_mathml("x^2", display=True).startswith("<math")
+
+
+@pytest.mark.slow
+def test_feedback_math_renders_as_mathml_in_chromium(tmp_path, browser):
+    from browser import assert_page_inert, open_offline, serve_directory
+
+    (tmp_path / "math.html").write_text(render_feedback(math_notebook(MATH_MARKDOWN + " ".join(HOSTILE_TEX))),
+                                        encoding="utf-8")
+    with serve_directory(tmp_path) as site:
+        assert_page_inert(browser, site, "math.html")
+        with open_offline(browser, site, "math.html", ignored_errors=("glyphicons-halflings",)) as page:
+            shown = page.evaluate("""() => [...document.querySelectorAll('math')].map(m => ({
+                ns: m.namespaceURI, display: getComputedStyle(m).display, width: m.getBoundingClientRect().width}))""")
+            fraction = page.evaluate("() => document.querySelector('mfrac').getBoundingClientRect().height")
+            text = page.evaluate("() => document.querySelector('.text_cell_render').innerText")
+    assert len(shown) == 7, shown
+    assert all(m["ns"] == "http://www.w3.org/1998/Math/MathML" and "math" in m["display"] and m["width"] > 0
+               for m in shown), shown  # laid out by the browser's own MathML engine
+    assert fraction > 20  # a fraction stacks its numerator over its denominator
+    assert "$" not in text.split("in code")[0]  # no TeX source left before the code span

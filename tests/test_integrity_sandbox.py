@@ -198,8 +198,13 @@ def test_confine_parses_its_options():
 def test_a_sandboxed_kernel_runs_cells_can_be_interrupted_and_sees_only_the_recording_check(tmp_path):
     from jupyter_core.utils import run_sync
 
-    manager = sandbox.sandboxed_kernel_manager_class()(kernel_name="python3")
-    run_sync(manager.start_kernel)()
+    from grader.grading.kernel_source import kernel_settings
+    from grader.grading.kernels import KernelSupply
+    from grader.grading.settings import Limits as GradingLimits
+
+    # the kernel plain `nbgrader autograde` gets (grader.grading.kernel_source), started the same way
+    supply = KernelSupply(kernel_settings(GradingLimits(), sandbox.SandboxKernelLauncher(), str(ROOT), tmp_path))
+    manager = supply.acquire(more=False)
     client = manager.blocking_client()
     client.start_channels()
     try:
@@ -228,7 +233,7 @@ def test_a_sandboxed_kernel_runs_cells_can_be_interrupted_and_sees_only_the_reco
         assert status == "ok" and "still alive" in text
     finally:
         client.stop_channels()
-        run_sync(manager.shutdown_kernel)(now=True)
+        supply.shutdown()
 
 
 def test_the_stand_ins_agree_with_the_reference():

@@ -15,14 +15,19 @@ Modules, one job each:
   from folder names, look-alike ids.
 * :mod:`.course`: the assignments of ``solutions/``, prepared in the workspace with nbgrader's
   ``GenerateAssignment`` (the gradebook's record of cells, points and hidden tests).
-* :mod:`.validate`: reading one submitted notebook and repairing what can be repaired (wrong name,
-  old format, stripped metadata, edited or deleted locked cells), with a note for each.
+* :mod:`.validate`: reading one submitted notebook (wrong name, old format, size and shape) and
+  :mod:`.repair`: repairing what can be repaired (stripped or copied metadata, edited or deleted
+  locked cells), with a note for each.
 * :mod:`.workspace`: the output folder, its lock, safe folder names and the resume state.
 * :mod:`.pool` (coordinator side) and :mod:`.worker` (process side): the workers.
-* :mod:`.executor`: nbgrader's ``Autograde`` converter with a guarded ``Execute`` preprocessor
-  (time, memory and output limits; a dying kernel costs only the parts after it).
-* :mod:`.kernels`: how a kernel process is launched and a per-worker supply of fresh kernels;
-  :mod:`.zygote`, the kernel template; :mod:`.limits`, the resource-limit wrapper.
+* :mod:`.chain`: the one nbgrader autograding chain, for ``python -m grader grade`` and plain
+  ``nbgrader autograde`` (``nbgrader_config.py``); :mod:`.execute`: its ``Execute``, guarded (time,
+  memory and output limits; a dying kernel costs only the parts after it); :mod:`.outputs`: the
+  outputs the grader writes itself (the one error-output builder).
+* :mod:`.kernels`: how a kernel process is launched and a supply of fresh kernels;
+  :mod:`.kernel_source`: the kernels of both pipelines (the sandbox inside the limits; a worker's
+  supply, or one kernel per notebook under plain ``nbgrader autograde``); :mod:`.zygote`, the
+  kernel template; :mod:`.limits`, the resource-limit wrapper.
 * :mod:`.gradebook`: all writes to the real nbgrader gradebook, from the coordinator only.
 * :mod:`.feedback`: nbgrader's ``GenerateFeedback`` with hidden tests and tracebacks removed;
   :mod:`.inert`: student content made inert in every page (sanitizer, Content-Security-Policy).
@@ -40,6 +45,7 @@ How the rest plugs in:
   ``SaveAutoGrades``, so what they decide is what the gradebook records; the worker reads its
   verdicts (kept in the autograded notebooks' metadata) only as ``NotebookVerdict``.
 
-Nothing here imports nbgrader or torch at import time except :mod:`.executor`, :mod:`.feedback` and
-:mod:`.kernels`, so the command line answers at once and ``limits.py`` starts in milliseconds.
+Nothing here imports nbgrader, jupyter or torch at import time except :mod:`.execute`, :mod:`.outputs`,
+:mod:`.feedback`, :mod:`.inert` and :mod:`.kernels`, so the command line answers at once and ``limits.py``
+starts in milliseconds.
 """

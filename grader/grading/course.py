@@ -29,7 +29,7 @@ from .results import PartResult
 from .submissions import folder_fingerprint
 
 # Bump when a change of the grader changes grades or feedback: every submission is graded again.
-GRADING_VERSION = "1"
+GRADING_VERSION = "2"
 
 SOLUTIONS = "solutions"
 

@@ -12,9 +12,10 @@ them), so nbgrader's stock feedback shows them. Here its ``GenerateFeedback`` co
   (e.g. printed by student code that inspects its caller) with ``[hidden test]``;
 * :class:`~.inert.InertNotebook` (last) makes the student's content inert (see :mod:`.inert`).
 
-The exporter cleans the HTML that markdown renders to, writes no ``<script>`` (its template,
-``templates/inert_feedback``, is nbgrader's feedback template without MathJax: math shows as its
-TeX source) and puts the pages' Content-Security-Policy (:data:`.inert.CSP`) first in the head.
+The exporter renders the math of markdown cells to MathML (:mod:`.mathml`, in Python: the page
+needs no MathJax and no network), cleans the HTML that markdown renders to, writes no ``<script>``
+(its template, ``templates/inert_feedback``, is nbgrader's feedback template without MathJax) and
+puts the pages' Content-Security-Policy (:data:`.inert.CSP`) first in the head.
 
 A notebook that could not be graded (missing, unreadable) gets a short page saying why.
 """
@@ -29,7 +30,9 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from grader.notebooks import HIDDEN_BEGIN, HIDDEN_END
+from grader.notebooks import HIDDEN_BEGIN, HIDDEN_END, redact_hidden
+
+from . import mathml
 from .inert import CSP_META, InertNotebook, clean_html
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -44,20 +47,8 @@ class RedactHiddenTests(NbGraderPreprocessor):
     placeholder = Unicode("# (hidden tests are not shown)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        if HIDDEN_BEGIN not in cell.source and HIDDEN_END not in cell.source:
-            return cell, resources
-        kept, hidden = [], False
-        for line in cell.source.split("\n"):
-            if HIDDEN_BEGIN in line:
-                if not hidden:
-                    indent = line[: len(line) - len(line.lstrip())]
-                    kept.append(indent + self.placeholder)
-                hidden = True
-            elif HIDDEN_END in line:
-                hidden = False
-            elif not hidden:
-                kept.append(line)
-        cell.source = "\n".join(kept)
+        if HIDDEN_BEGIN in cell.source or HIDDEN_END in cell.source:
+            cell.source = redact_hidden(cell.source, self.placeholder)
         return cell, resources
 
 
@@ -135,6 +126,8 @@ def exporter_class():
             @pass_context  # as nbconvert's: the filter reads the cell's attachments from the context
             def markdown2html(self, context, source):
                 try:
+                    if mathml.is_markdown_cell_source(context, source):  # math as MathML, in cells only
+                        return clean_html(mathml.markdown_to_html(self, context, source))
                     return clean_html(super().markdown2html(context, source))
                 except InvalidNotebook:  # a reference to an attachment that is not there: show the text
                     return f"<pre>{html.escape(source)}</pre>"

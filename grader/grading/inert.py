@@ -12,8 +12,10 @@ nbconvert copies most of them into the page verbatim, some into unquoted attribu
   names, ids, tags, image sizes and nbgrader grade ids are reduced to plain values; widget state
   and notebook titles are dropped;
 * :func:`clean_html` is the one sanitizer (``nh3``, the binding of the Rust ``ammonia``
-  sanitizer; no hand-written patterns): a fixed list of harmless tags and attributes, links only
-  to ``http``, ``https`` and ``mailto``, images only as ``data:image/...`` URIs;
+  sanitizer; no hand-written patterns): a fixed list of harmless tags and attributes (with the
+  MathML presentation elements and attributes of :mod:`.mathml`, for the math feedback renders;
+  no ``href`` or event handler on them), links only to ``http``, ``https`` and ``mailto``, images
+  only as ``data:image/...`` URIs;
 * :data:`CSP` is the Content-Security-Policy of every page: no script, no frames, no request to
   any other place (images and fonts only from ``data:``, styles only inline).
 
@@ -31,6 +33,9 @@ import re
 import nh3
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool
+
+from .mathml import MATHML_ATTRIBUTES, MATHML_TAGS
+from .outputs import error_output
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
        "base-uri 'none'; form-action 'none'")
@@ -57,6 +62,8 @@ def _only_data_images(tag: str, attribute: str, value: str) -> str | None:
 
 
 _CLEANER = nh3.Cleaner(
+    tags=nh3.ALLOWED_TAGS | MATHML_TAGS,
+    attributes={**nh3.ALLOWED_ATTRIBUTES, **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS}},
     url_schemes={"http", "https", "mailto", "data"},
     attribute_filter=_only_data_images,
     link_rel="noopener noreferrer nofollow",
@@ -135,9 +142,8 @@ def inert_output(output) -> dict | None:
         return {"output_type": "stream", "name": name, "text": _text(output.get("text", ""))}
     if kind == "error":
         traceback = output.get("traceback", [])
-        return {"output_type": "error", "ename": _text(output.get("ename", "Error")),
-                "evalue": _text(output.get("evalue", "")),
-                "traceback": [_text(line) for line in traceback] if isinstance(traceback, list) else []}
+        return error_output(_text(output.get("ename", "Error")), _text(output.get("evalue", "")),
+                            [_text(line) for line in traceback] if isinstance(traceback, list) else [])
     if kind in ("display_data", "execute_result"):
         data = output.get("data") if isinstance(output.get("data"), dict) else {}
         kept, metadata = inert_data(data, output.get("metadata"))

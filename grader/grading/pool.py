@@ -25,7 +25,7 @@ from .results import Note, SubmissionResult
 from .worker import Job, WorkerSettings, worker_main
 
 
-PRELOAD = ["grader.grading.worker", "grader.grading.executor", "grader.grading.feedback",
+PRELOAD = ["grader.grading.worker", "grader.grading.execute", "grader.grading.chain", "grader.grading.feedback",
            "grader.grading.validate", "nbgrader.converters", "nbgrader.api"]
 
 

@@ -4,7 +4,7 @@
 and, in place:
 
 * keeps nbgrader metadata only on the first cell of each released grade id (added cells and copies
-  become plain cells);
+  become plain cells: :func:`keep_first_graded_cells`, the one metadata sanitiser);
 * recognises cells that lost their metadata by their content (a locked cell by its exact source,
   a solution cell by the function or class it defines, any other by its first line) and gives
   them the release's metadata back;
@@ -36,19 +36,27 @@ def repair(notebook, release) -> list[Note]:
     """Check and repair ``notebook``'s graded and locked cells against the ``release`` notebook, in place."""
     release_cells = [cell for cell in release.cells if notebooks.grade_id(cell)]
     comparison = compare(notebook.cells, release_cells)
-    _drop_stray_metadata(notebook.cells, comparison)
+    keep_first_graded_cells(notebook.cells, comparison.reference)
     notes = _recover_missing(notebook.cells, comparison, release_cells)
     notes += _restore_settings(notebook.cells, comparison)
     notes += _restore_locked(notebook.cells, comparison, release_cells)
     return notes
 
 
-def _drop_stray_metadata(cells: list, comparison: Comparison) -> None:
-    """nbgrader metadata stays only on the first cell of each released grade id."""
-    kept = {change.index for change in comparison.first_cells()}
-    for index, cell in enumerate(cells):
-        if "nbgrader" in cell.get("metadata", {}) and index not in kept:
+def keep_first_graded_cells(cells: list, known) -> set[str]:
+    """The one metadata sanitiser: nbgrader metadata stays only on the first cell of each grade id in
+    ``known``. A copy of a graded cell, or a cell claiming a grade id ``known`` lacks, becomes a plain
+    cell (nbgrader would otherwise refuse the whole notebook). Returns the grade ids kept.
+
+    The grading chain's ``SanitizeMetadata`` step calls it too, before nbgrader's own checks."""
+    seen: set[str] = set()
+    for cell in cells:
+        grade_id = notebooks.grade_id(cell)
+        if "nbgrader" in cell.get("metadata", {}) and (grade_id is None or grade_id not in known or grade_id in seen):
             del cell.metadata["nbgrader"]
+        elif grade_id is not None:
+            seen.add(grade_id)
+    return seen
 
 
 def _recover_missing(cells: list, comparison: Comparison, release_cells: list) -> list[Note]:

@@ -5,7 +5,7 @@ gradebook (so it never touches the real one), and for each submission:
 
 1. prepares it (:mod:`.validate`) and stages the gradable notebooks under
    ``DIR/.work/<worker>/submitted/<folder>/<assignment>/``;
-2. runs nbgrader's ``Autograde`` converter on each notebook, with :mod:`.executor`'s chain,
+2. runs nbgrader's ``Autograde`` converter on each notebook, with the grading chain (:mod:`.chain`),
    writing ``DIR/autograded/<folder>/<assignment>/``;
 3. reads the scores back from its private gradebook with ``nbgrader.api.Gradebook``, and
    writes the feedback with nbgrader's ``GenerateFeedback`` (:mod:`.feedback`);
@@ -69,7 +69,8 @@ class Grader:
 
     def __init__(self, settings: WorkerSettings, name: str):
         from .course import ensure_tools_on_path
-        from .kernels import KernelSettings, KernelSupply, LimitedLauncher
+        from .kernel_source import kernel_settings
+        from .kernels import KernelSupply
 
         ensure_tools_on_path()
         self.settings = settings
@@ -93,21 +94,9 @@ class Grader:
         course = Course(Path(settings.course_root))
         self.course_id = course.course_id()
         self.base_config = course.config()
-        limits = settings.limits
-        launcher = LimitedLauncher(memory_bytes=limits.memory_bytes,
-                                   cpu_seconds=int(limits.timeout * 2 + 60),
-                                   file_bytes=limits.file_bytes,
-                                   **({"inner": settings.launcher} if settings.launcher is not None else {}))
-        python_path = os.pathsep.join(filter(None, [settings.course_root, os.environ.get("PYTHONPATH", "")]))
-        env = {
-            "PYTHONPATH": python_path,
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "NBGRADER_EXECUTION": "autograde",
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        }
-        self.kernels = KernelSupply(KernelSettings(launcher=launcher, preload=list(settings.preload), env=env,
-                                                   log_dir=self.work / "kernels", prelaunch=settings.prelaunch,
-                                                   fork=settings.fork))
+        self.kernels = KernelSupply(kernel_settings(settings.limits, settings.launcher, settings.course_root,
+                                                    self.work / "kernels", preload=settings.preload,
+                                                    prelaunch=settings.prelaunch, fork=settings.fork))
         for verifier in settings.verifiers:  # e.g. start the sandboxed runner (its torch import) now
             warm_up = getattr(verifier, "warm_up", None)
             if warm_up is not None:
@@ -115,7 +104,7 @@ class Grader:
 
     # ------------------------------------------------------------------ config
     def _config(self, submitted: Path | None = None, **coursedir):
-        from .executor import configure
+        from .chain import configure
 
         config = copy.deepcopy(self.base_config)
         config.CourseDirectory.root = str(self.root)
@@ -129,6 +118,8 @@ class Grader:
         for key, value in coursedir.items():
             setattr(config.CourseDirectory, key, value)
         configure(config, self.settings.limits, self.settings.verifiers)
+        config.Autograde.create_student = True
+        config.BaseConverter.force = True
         config.TrustedVerification.allow_unsandboxed = not self.settings.sandboxed
         if submitted is not None:  # the file as the student sent it, before any repair
             config.TrustedVerification.submitted_path = str(submitted)
@@ -178,7 +169,7 @@ class Grader:
         return bounds.cpu_budget(name, self.settings.limits.phase_cpu_seconds)
 
     def _grade(self, job: Job, spec: AssignmentSpec, result: SubmissionResult) -> None:  # noqa: C901
-        from . import executor, feedback
+        from . import execute, feedback
         from .validate import prepare_submission
 
         key = safe_name(job.student)
@@ -194,7 +185,7 @@ class Grader:
             if folder.exists():
                 shutil.rmtree(folder)
 
-        context = executor.JobContext(kernels=self.kernels, limits=self.settings.limits)
+        context = execute.JobContext(kernels=self.kernels, limits=self.settings.limits)
         graded: dict[str, dict[str, float | None]] = {}
         gradable = [name for name, item in prepared.notebooks.items() if item.notebook is not None]
         for name, item in prepared.notebooks.items():
@@ -203,7 +194,7 @@ class Grader:
                 continue
             self.captured.clear()
             context.more = job.more or name != gradable[-1]
-            executor.activate(context)
+            execute.activate(context)
             autograde_started = time.monotonic()
             try:
                 with self._phase(f"nbgrader's autograding of {name}.ipynb"):
@@ -215,7 +206,7 @@ class Grader:
                 result.notes.append(Note("grader_error", f"nbgrader could not autograde {name}.ipynb: {detail}"[:500]))
                 continue
             finally:
-                executor.activate(None)
+                execute.activate(None)
                 context.timings["autograde"] = context.timings.get("autograde", 0.0) + \
                     time.monotonic() - autograde_started
             with self._phase("reading the scores from the gradebook"):

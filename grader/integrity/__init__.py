@@ -22,8 +22,8 @@ process that never runs student code:
   :mod:`.judge` (strict validation, then the checks' own judge) and :mod:`.verdict` (one verdict
   per part and per notebook);
 * :mod:`.preprocessor`: the nbgrader preprocessor that makes the trusted verdict the graded
-  cells' outcome (so the gradebook, feedback and formgrader keep working), and :func:`configure`
-  for ``nbgrader_config.py``.
+  cells' outcome (so the gradebook, feedback and formgrader keep working), a step of the one
+  grading chain (:mod:`grader.grading.chain`, which ``nbgrader_config.py`` configures).
 
 Nothing is imported here, so that the sandboxed runner and the quick tests stay light.
 """

@@ -1,19 +1,11 @@
 """nbgrader's side: the trusted verdict becomes the graded cells' outcome, so the gradebook records it.
 
-:class:`TrustedVerification` is an nbgrader preprocessor for ``c.Autograde.autograde_preprocessors``,
-after ``Execute`` (and nbgrader's output clean-up) and before ``SaveAutoGrades``::
-
-    [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-     TrustedVerification, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-
-:func:`configure` (called by the course's ``nbgrader_config.py``) sets up plain ``nbgrader autograde``
-that way, with three helpers: :class:`SanitizeMetadata` (before nbgrader's own sanitizing: a copy
-of a graded cell becomes a plain cell instead of failing the notebook), :class:`PrelaunchVerifier`
-(before ``Execute``: the sandboxed runner imports torch while the kernel runs) and
-:class:`KernelSafeExecute` (``Execute`` in a sandboxed kernel, where a dying kernel ends the
-execution, not the grading). The one-command pipeline (``python -m grader grade``) puts
-:class:`TrustedVerification` in its own chain and starts its kernels with
-:class:`grader.integrity.sandbox.SandboxKernelLauncher`.
+:class:`TrustedVerification` is the verification step of the one grading chain
+(:mod:`grader.grading.chain`, used by plain ``nbgrader autograde`` and by ``python -m grader grade``),
+after ``Execute`` (and nbgrader's output clean-up) and before ``SaveAutoGrades``. Two helpers go
+with it: :class:`SanitizeMetadata` (before nbgrader's own sanitizing: a copy of a graded cell
+becomes a plain cell instead of failing the notebook) and :class:`PrelaunchVerifier` (before
+``Execute``: the sandboxed runner imports torch while the kernel runs).
 
 For each graded test cell of the *source* notebook it replaces the executed cell's outputs with
 the trusted verdict (:mod:`.verify`): a passing part gets a plain output with the checks' summary,
@@ -40,15 +32,17 @@ import os
 from pathlib import Path
 
 from nbformat.notebooknode import from_dict
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Unicode
+
+from grader.grading.outputs import error_output, stdout_output
+from grader.grading.repair import keep_first_graded_cells
 
 from . import sandbox
 from .verify import NotebookVerdict, VerifySettings, plan_parts, shared_verifier
 
 METADATA_KEY = "hidden_state_integrity"
 CELL_KEY = "hidden_state"
-ALLOW_ENV = "HIDDEN_STATE_UNSANDBOXED"
 RECEIPT = "recorded; graded by the trusted verification"
 UNSANDBOXED_NOTE = "(verified WITHOUT a sandbox: the instructor allowed grading unsandboxed)"
 
@@ -74,11 +68,8 @@ def kernel_result(cell, calls: int) -> str:
 def verdict_outputs(part, sandboxed: bool) -> list:
     note = "" if sandboxed else f"\n{UNSANDBOXED_NOTE}"
     if part.passed:
-        return [from_dict({"output_type": "stream", "name": "stdout",
-                           "text": f"{part.message}\n(verified outside the notebook by the trusted grader){note}\n"})]
-    message = part.message + note
-    return [from_dict({"output_type": "error", "ename": part.ename or "CheckFailure", "evalue": message,
-                       "traceback": [f"{part.ename or 'CheckFailure'}: {message}"]})]
+        return [stdout_output(f"{part.message}\n(verified outside the notebook by the trusted grader){note}\n")]
+    return [error_output(part.ename or "CheckFailure", part.message + note)]
 
 
 def disagreement(kernel: str, passed: bool) -> str | None:
@@ -126,10 +117,6 @@ def apply_verdict(nb, source_nb, verdict: NotebookVerdict) -> list[str]:
     return disagreements
 
 
-def allowed_unsandboxed() -> bool:
-    return os.environ.get(ALLOW_ENV, "") not in ("", "0", "false", "no")
-
-
 class TrustedVerification(NbGraderPreprocessor):
     """Replace every graded cell's outcome with the trusted verification's verdict (see the module)."""
 
@@ -144,7 +131,7 @@ class TrustedVerification(NbGraderPreprocessor):
 
     def settings(self) -> VerifySettings:
         sandboxed = sandbox.available()
-        if not sandboxed and not (self.allow_unsandboxed or allowed_unsandboxed()):
+        if not sandboxed and not (self.allow_unsandboxed or sandbox.allowed_unsandboxed()):
             raise sandbox.Unsandboxed(sandbox.unavailable_reason())
         root = self._coursedir().root if self._coursedir() is not None else ""
         protect = [path for path in (root and os.path.join(root, "solutions"), root and os.path.join(root, "source"))
@@ -212,36 +199,6 @@ class TrustedVerification(NbGraderPreprocessor):
         return nb, resources
 
 
-class KernelSafeExecute(Execute):
-    """nbgrader's ``Execute``, except that a kernel that dies (or cannot be interrupted) ends the
-    execution, not the grading: the cells after it get a ``NotRun`` error, and the trusted
-    verification still decides every graded cell (plain nbgrader would drop the whole notebook)."""
-
-    def preprocess(self, nb, resources=None, km=None):
-        self._hs_stopped = None
-        return super().preprocess(nb, resources, km)
-
-    def preprocess_cell(self, cell, resources, index):
-        from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-        if cell.cell_type != "code":
-            return super().preprocess_cell(cell, resources, index)
-        if self._hs_stopped:
-            cell.outputs = [_error("NotRun", f"not run: {self._hs_stopped}")]
-            return cell, self.resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        except (DeadKernelError, CellTimeoutError) as exc:
-            self._hs_stopped = f"the kernel stopped in cell {index + 1} ({type(exc).__name__})"
-            self.log.warning("%s; the cells after it are not run", self._hs_stopped)
-            cell.outputs = list(cell.get("outputs", [])) + [_error(type(exc).__name__, self._hs_stopped)]
-            return cell, self.resources
-
-
-def _error(ename: str, evalue: str):
-    return from_dict({"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]})
-
-
 class SanitizeMetadata(NbGraderPreprocessor):
     """Before nbgrader's own sanitizing: nbgrader metadata only on the first cell of each grade id the
     source notebook has. A copy of a graded cell (or a cell claiming a grade id the source does not
@@ -256,17 +213,7 @@ class SanitizeMetadata(NbGraderPreprocessor):
             source = nbformat.read(source_path, as_version=4)
         except (OSError, ValueError):
             return nb, resources
-        known = {c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells} - {None}
-        seen = set()
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader")
-            if meta is None:
-                continue
-            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-            if grade_id not in known or grade_id in seen:
-                del cell.metadata["nbgrader"]
-            else:
-                seen.add(grade_id)
+        keep_first_graded_cells(nb.cells, {c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells})
         return nb, resources
 
 
@@ -280,20 +227,3 @@ class PrelaunchVerifier(NbGraderPreprocessor):
         except Exception:  # noqa: BLE001 - the verification itself reports problems later
             pass
         return nb, resources
-
-
-def configure(c, sandboxed_kernel: bool = True) -> None:
-    """Put the trusted verification (and a sandboxed kernel) into an nbgrader config ``c`` (in place)."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
-                                        IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
-                                        SaveAutoGrades)
-
-    c.Autograde.sanitize_preprocessors = [ClearOutput, SanitizeMetadata, DeduplicateIds, OverwriteKernelspec,
-                                          OverwriteCells, CheckCellMetadata]
-    c.Autograde.autograde_preprocessors = [PrelaunchVerifier, KernelSafeExecute, IgnorePattern,
-                                           ClearMetadataPreprocessor, LimitOutput, TrustedVerification,
-                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-    if sandboxed_kernel:
-        c.Execute.kernel_manager_class = sandbox.sandboxed_kernel_manager_class()
-        c.KernelSafeExecute.kernel_manager_class = c.Execute.kernel_manager_class

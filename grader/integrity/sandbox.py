@@ -121,6 +121,14 @@ def unavailable_reason() -> str:
     return _probe() or ""
 
 
+ALLOW_ENV = "HIDDEN_STATE_UNSANDBOXED"
+
+
+def allowed_unsandboxed() -> bool:
+    """Whether ``HIDDEN_STATE_UNSANDBOXED`` allows plain ``nbgrader autograde`` to grade without a sandbox."""
+    return os.environ.get(ALLOW_ENV, "") not in ("", "0", "false", "no")
+
+
 class Unsandboxed(RuntimeError):
     """Raised when grading would run student code without a sandbox and that was not allowed."""
 
@@ -600,42 +608,3 @@ def _lock_when_bound(folder: Path, sockets: int = 5, timeout: float = 120.0) -> 
         os.chmod(folder, 0o755)
     except OSError:
         pass
-
-
-def sandboxed_kernel_manager_class():
-    """A jupyter_client ``AsyncKernelManager`` whose kernels start sandboxed (for plain ``nbgrader autograde``)."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class SandboxedKernelManager(AsyncKernelManager):
-        """Kernels started in a sandbox (or, where none works and that is allowed, as usual)."""
-
-        _hs_launcher = None
-
-        async def _async_pre_start_kernel(self, **kw):
-            launcher = type(self)._hs_launcher
-            if launcher is None:
-                if available():
-                    launcher = SandboxKernelLauncher(limits=Limits(memory_bytes=4 * GiB, cpu_seconds=600,
-                                                                   file_bytes=256 * MiB))
-                elif os.environ.get("HIDDEN_STATE_UNSANDBOXED", "") not in ("", "0", "false", "no"):
-                    launcher = False
-                else:
-                    raise Unsandboxed(unavailable_reason())
-                type(self)._hs_launcher = launcher
-            if launcher:
-                launcher.prepare(self)
-                kw["env"] = launcher.environment(dict(kw.get("env") or os.environ))
-            return await super()._async_pre_start_kernel(**kw)
-
-        def format_kernel_cmd(self, extra_arguments=None):
-            command = super().format_kernel_cmd(extra_arguments)
-            launcher = type(self)._hs_launcher
-            return launcher.wrap(command) if launcher else command
-
-        async def _async_cleanup_resources(self, restart=False):
-            await super()._async_cleanup_resources(restart=restart)
-            folder = getattr(self, "_hs_sandbox_folder", None)
-            if folder is not None and not restart:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    return SandboxedKernelManager

@@ -1,32 +1,22 @@
-"""Autograding one notebook with nbgrader's ``Autograde`` converter, under limits.
-
-The converter is nbgrader's own: its sanitising preprocessors (clear outputs, de-duplicate ids,
-restore the kernelspec, overwrite locked cells with the gradebook's source, which puts the hidden
-tests back, check the metadata) and then its autograding chain, configured as::
-
-    c.Autograde.autograde_preprocessors = [
-        GuardedExecute,          # nbgrader's Execute, guarded (below)
-        IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-        *verifiers,              # the seam for a trusted verification step
-        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
-    ]
-
-``verifiers`` are preprocessor classes (or ``"module.Class"`` strings) that run after execution
-and before the scores are saved, so they may change a cell's outputs (and so its score). They are
-configured by :class:`GradingSettings.verifiers`; none by default.
+"""The one ``Execute`` of the grading chain: nbgrader's, guarded, with a pluggable kernel source.
 
 :class:`GuardedExecute` is nbgrader's ``Execute`` with:
 
-* a fresh kernel from the worker's :class:`~grader.grading.kernels.KernelSupply` (prelaunched,
-  started through the launcher: resource limits today, a sandbox later);
+* a fresh kernel per notebook from a kernel source (:class:`~grader.grading.kernels.KernelSupply`):
+  in ``python -m grader grade`` the worker's (prelaunched, forked from a warm template), set with
+  :func:`activate`; under plain ``nbgrader autograde`` one started per notebook
+  (:func:`grader.grading.kernel_source.standalone_context`). Either way the kernel runs in the
+  sandbox, under resource limits;
 * a per-cell timeout (the cell is interrupted and grading goes on) and a wall-clock limit for the
   whole notebook (cells after it are not run; a watchdog kills the kernel if it does not stop);
 * an output cap while the kernel runs: past ``max_output_bytes`` a cell's output is dropped,
   past ``output_interrupt_bytes`` the cell is interrupted, so a print loop cannot exhaust memory;
 * a dying kernel ends execution, not grading: the cell it died in gets an error and the cells
-  after it are marked as not run (an error, so their tests score zero, never full marks).
+  after it are marked as not run (an error, so their tests score zero, never full marks); the
+  trusted verification, later in the chain (:mod:`.chain`), still decides every graded cell.
 
-Each of these adds a :class:`~grader.grading.results.Note` to the notebook's report.
+Each of these adds a :class:`~grader.grading.results.Note` to the notebook's report (and a
+warning to nbgrader's log).
 """
 
 from __future__ import annotations
@@ -42,8 +32,11 @@ from nbclient.client import NotebookClient
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 
+from grader.notebooks import cell_label
+
 from .results import Note
-from .settings import GiB, Limits, MiB  # noqa: F401 - Limits is part of this module's interface
+from .outputs import error_output, stdout_output
+from .settings import GiB, Limits, MiB
 
 MEMORY_PATTERN = re.compile(r"MemoryError|can't allocate memory|Cannot allocate memory|std::bad_alloc|"
                             r"out of memory", re.IGNORECASE)
@@ -85,10 +78,13 @@ def activate(context: JobContext | None) -> None:
     _ACTIVE = context
 
 
-def active() -> JobContext:
-    if _ACTIVE is None:
-        raise RuntimeError("GuardedExecute runs only inside a grading worker")
-    return _ACTIVE
+def active(executor) -> JobContext:
+    """The grading worker's context, or (plain ``nbgrader autograde``, no worker) a context of its own."""
+    if _ACTIVE is not None:
+        return _ACTIVE
+    from .kernel_source import standalone_context
+
+    return standalone_context(executor)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -98,15 +94,6 @@ def _phase(cell: NotebookNode) -> str:
     """``student_code`` for answer and test cells, ``imports`` for the notebook's own set-up cells."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return "student_code" if meta.get("solution") or meta.get("grade") or not meta else "imports"
-
-
-def cell_label(cell: NotebookNode, index: int) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    return f"cell {index + 1} ({grade_id})" if grade_id else f"cell {index + 1}"
-
-
-def error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 def _message_size(content: dict) -> int:
@@ -143,7 +130,7 @@ class GuardedExecute(Execute):
     KILL_GRACE = 10.0  # seconds past the notebook's time limit before the watchdog kills the kernel
 
     def preprocess(self, nb, resources=None, km=None):
-        job = active()
+        job = self._hs_job = active(self)
         notebook = (resources or {}).get("nbgrader", {}).get("notebook", "notebook")
         self._hs_report = job.report(notebook)
         self._hs_limits = limits = job.limits
@@ -152,44 +139,49 @@ class GuardedExecute(Execute):
         self._hs_interrupted: set[int] = set()
         self.timeout_func = self._hs_cell_timeout
         self.interrupt_on_timeout = True
-        started = False
-        failure = None
-        for _attempt in range(2):
-            kernel_wait = monotonic()
-            km = job.kernels.acquire(more=job.more)
-            self._hs_killed_by_watchdog = False
-            NotebookClient.__init__(self, nb, km)
-            self.reset_execution_trackers()
-            self._check_assign_resources(resources)
-            watchdog = threading.Timer(max(0.0, self._hs_deadline - monotonic()) + self.KILL_GRACE,
-                                       self._hs_watchdog, args=(km,))
-            watchdog.daemon = True
-            watchdog.start()
-            try:
-                try:
-                    with self.setup_kernel():
-                        self._hs_prepare_kernel(resources)
-                        job.add_time("kernel_start", monotonic() - kernel_wait)
-                        started = True  # from here on, student code runs: no second attempt
-                        self._hs_run_cells(nb, resources, km)
-                except (RuntimeError, TimeoutError, DeadKernelError, CellTimeoutError) as exc:
-                    if started:
-                        raise
-                    failure = exc
-            finally:
-                watchdog.cancel()
-                self._hs_stop_client()
-                job.kernels.release(km)
-            if started:
-                break
-        if not started:
+        failure = self._hs_attempt(nb, resources)
+        if failure is not None:  # a kernel that does not start gets a second chance
+            failure = self._hs_attempt(nb, resources)
+        if failure is not None:
             text = f"the kernel did not start ({type(failure).__name__}: {failure})"
             self._hs_report.add("grader_error", text)
-            for index, cell in enumerate(nb.cells):
+            for cell in nb.cells:
                 if cell.cell_type == "code":
                     cell.outputs = [error_output("NotRun", f"not run: {text}")]
+        for note in self._hs_report.notes:
+            self.log.warning("%s: %s: %s", notebook, note.kind, note.text)
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _hs_attempt(self, nb, resources) -> Exception | None:
+        """Run ``nb`` in a fresh kernel; the exception if that kernel did not start, else ``None``."""
+        job = self._hs_job
+        kernel_wait = monotonic()
+        km = job.kernels.acquire(more=job.more)
+        self._hs_killed_by_watchdog = False
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        watchdog = threading.Timer(max(0.0, self._hs_deadline - monotonic()) + self.KILL_GRACE,
+                                   self._hs_watchdog, args=(km,))
+        watchdog.daemon = True
+        watchdog.start()
+        started = False
+        try:
+            with self.setup_kernel():
+                self._hs_prepare_kernel(resources)
+                job.add_time("kernel_start", monotonic() - kernel_wait)
+                started = True  # from here on, student code runs: no second attempt
+                self._hs_run_cells(nb, resources, km)
+        except (RuntimeError, TimeoutError, DeadKernelError, CellTimeoutError) as exc:
+            if started:
+                raise
+            return exc
+        finally:
+            watchdog.cancel()
+            self._hs_stop_client()
+            job.kernels.release(km)
+        return None
 
     # --------------------------------------------------------------- pieces
 
@@ -242,7 +234,7 @@ class GuardedExecute(Execute):
                 report.add("timeout", f"{stopped}; the kernel was stopped and later cells were not run")
                 km.kill_group()
                 cell.outputs = list(cell.get("outputs", [])) + [error_output("CellTimeoutError", stopped)]
-            active().add_time(_phase(cell), monotonic() - cell_started)
+            self._hs_job.add_time(_phase(cell), monotonic() - cell_started)
             self._hs_check_memory(cell, index)
 
     def _hs_death(self, km, cell, index) -> str:
@@ -258,7 +250,7 @@ class GuardedExecute(Execute):
             if status is not None:
                 break
             threading.Event().wait(0.05)
-        log = active().kernels.log_tail(km)
+        log = self._hs_job.kernels.log_tail(km)
         if status == -signal.SIGXCPU:
             text, kind = f"the kernel used up its CPU time in {label}", "timeout"
         elif status == -signal.SIGXFSZ:
@@ -301,8 +293,7 @@ class GuardedExecute(Execute):
         cell = self.nb.cells[cell_index]
         label = cell_label(cell, cell_index)
         if size - _message_size(msg.get("content", {})) <= limits.max_output_bytes:
-            outs.append(NotebookNode(output_type="stream", name="stdout",
-                                     text=f"\n... output cut: more than {limits.max_output_bytes // MiB} MiB ...\n"))
+            outs.append(stdout_output(f"\n... output cut: more than {limits.max_output_bytes // MiB} MiB ...\n"))
             self._hs_report.add("output_limit", f"{label} printed more than "
                                                 f"{limits.max_output_bytes // MiB} MiB; the rest was cut")
         if size > limits.output_interrupt_bytes and cell_index not in self._hs_interrupted:
@@ -314,34 +305,3 @@ class GuardedExecute(Execute):
             except Exception:  # noqa: BLE001 - the kernel may be gone already
                 pass
         return None
-
-
-# ----------------------------------------------------------------------------- configuration
-
-
-def autograde_preprocessors(verifiers=()) -> list:
-    """nbgrader's autograding chain with :class:`GuardedExecute` and the verification seam."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                        SaveAutoGrades)
-
-    return [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, *verifiers,
-            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-
-
-def configure(config, limits: Limits, verifiers=()) -> None:
-    """Put the grading chain and limits into an nbgrader ``Config`` (in place)."""
-    config.Autograde.autograde_preprocessors = autograde_preprocessors(verifiers)
-    config.Autograde.create_student = True
-    config.BaseConverter.force = True
-    config.Execute.timeout = int(limits.cell_timeout)
-    config.Execute.interrupt_on_timeout = True
-    config.Execute.iopub_timeout = 5
-    config.Execute.startup_timeout = 60
-    config.Execute.error_on_timeout = {
-        "ename": "CellTimeoutError",
-        "evalue": "the cell ran out of time and was interrupted",
-        "traceback": ["CellTimeoutError: the cell ran out of time and was interrupted"],
-    }
-    config.LimitOutput.max_lines = 1000
-    config.LimitOutput.max_traceback = 100
