@@ -6,7 +6,7 @@ graded alone by ``python -m grader grade`` (one worker, sandboxed, in a fresh wo
 script prints the wall-clock seconds, the status and the reason of each. ``--before CHECKOUT``
 grades the same notebooks with the grader of another checkout too (e.g. the main branch, before
 the limits), side by side. It also times reading each notebook in process
-(:func:`grader.grading.validate.read_notebook`, the first thing the worker does). It asserts
+(:func:`grader.grading.notebook_reader.read_notebook`, the first thing the worker does). It asserts
 nothing: the figures depend on the machine and its load (printed).
 """
 
@@ -28,7 +28,7 @@ from hostile import notebooks as hostile  # noqa: E402 - the builders live with 
 
 import grading_class as g  # noqa: E402
 
-from grader.grading import validate  # noqa: E402
+from grader.grading import notebook_reader  # noqa: E402
 
 A = "01_hidden_state"
 KINDS = ["many_cells", "huge_cell", "deep_nesting", "many_outputs", "huge_image"]
@@ -60,9 +60,9 @@ def read_seconds(submission: g.Submission, scratch: Path) -> tuple[float, str]:
     path.write_bytes(submission.files[f"{A}.ipynb"])
     started = time.process_time()
     try:
-        validate.read_notebook(path)
+        notebook_reader.read_notebook(path)
         outcome = "read"
-    except validate.Unreadable as exc:
+    except notebook_reader.Unreadable as exc:
         outcome = f"refused: {exc}"[:90]
     return time.process_time() - started, outcome
 

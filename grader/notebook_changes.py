@@ -5,7 +5,7 @@ reference notebook (the release, or the instructor's source: hidden regions do n
 nbgrader grade id and lists what differs: cells carrying an id the reference does not have (added),
 second and later copies of an id, nbgrader settings or a cell type that changed, locked cells
 (set-up and tests) whose code was edited, and ids that are gone (deleted, or stripped of their
-metadata). The intake's repair (:func:`grader.grading.validate.repair`) puts things back from that
+metadata). The intake's repair (:func:`grader.grading.repair.repair`) puts things back from that
 list; the trusted verification (:func:`grader.integrity.static.structure`) reports it as signs of
 tampering.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import grading_class as g
-from grader.grading import bounds, lifeline, validate
+from grader.grading import bounds, lifeline, notebook_reader
 from grader.grading.coordinator import RunOptions, run
 from grader.grading.results import read_grades_csv
 from grader.grading.settings import Limits
@@ -157,15 +157,15 @@ def test_a_notebook_too_big_to_process_is_refused_at_once_with_the_reason(tmp_pa
     path = tmp_path / "nb.ipynb"
     path.write_bytes(sub.files[f"{A}.ipynb"])
     started = time.process_time()
-    with pytest.raises(validate.Unreadable, match=sub.reason_contains):
-        validate.read_notebook(path)
+    with pytest.raises(notebook_reader.Unreadable, match=sub.reason_contains):
+        notebook_reader.read_notebook(path)
     print(f"{build.__name__}: refused after {time.process_time() - started:.2f} s of CPU")
 
 
 def test_stored_outputs_are_dropped_before_anything_walks_them(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_bytes(hostile.many_outputs(A, outputs=50_000).files[f"{A}.ipynb"])
-    notebook, _ = validate.read_notebook(path)
+    notebook, _ = notebook_reader.read_notebook(path)
     assert all(cell.get("outputs", []) == [] for cell in notebook.cells)
     assert len(notebook.cells) == len(g.solution(A)["cells"])
 
@@ -174,7 +174,7 @@ def test_the_shape_limits_leave_honest_notebooks_alone(tmp_path):
     for a in g.assignments():
         path = tmp_path / f"{a}.ipynb"
         path.write_bytes(g.dumps(g.solution(a)))
-        validate.read_notebook(path)  # raises if refused
+        notebook_reader.read_notebook(path)  # raises if refused
 
 
 def test_a_cpu_budget_stops_the_phase_that_overruns_it():

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 import grading_class as g
-from grader.grading import repair, report, submissions, unzip, validate
+from grader.grading import intake, notebook_reader, repair, report, submissions, unzip
 from grader.grading.cli import build_parser, options_from, parse_size
 from grader.grading.course import load_spec
 from grader.grading.feedback import RedactHiddenTests, ReduceTracebacks, ScrubHiddenText
@@ -209,22 +209,22 @@ def test_folder_fingerprint_changes_with_any_file(tmp_path):
 def test_unreadable_notebooks_say_why(tmp_path, data, message):
     path = tmp_path / "n.ipynb"
     path.write_bytes(data)
-    with pytest.raises(validate.Unreadable, match=re.escape(message)):
-        validate.read_notebook(path)
+    with pytest.raises(notebook_reader.Unreadable, match=re.escape(message)):
+        notebook_reader.read_notebook(path)
 
 
 def test_too_large_notebook(tmp_path):
     path = tmp_path / "n.ipynb"
     path.write_bytes(g.dumps(g.solution(A)))
-    with pytest.raises(validate.Unreadable, match="too large"):
-        validate.read_notebook(path, max_bytes=1000)
+    with pytest.raises(notebook_reader.Unreadable, match="too large"):
+        notebook_reader.read_notebook(path, max_bytes=1000)
 
 
 def test_old_format_is_converted_and_noted(tmp_path):
     old = nbformat.convert(nbformat.reads(json.dumps(g.solution(A)), as_version=4), 3)
     path = tmp_path / "n.ipynb"
     path.write_text(nbformat.writes(old), encoding="utf-8")
-    notebook, notes = validate.read_notebook(path)
+    notebook, notes = notebook_reader.read_notebook(path)
     assert [n.kind for n in notes] == ["old_nbformat"]
     assert notebook.nbformat == 4 and len(notebook.cells) == len(g.solution(A)["cells"])
 
@@ -238,11 +238,11 @@ def test_sloppy_but_usable_structure_is_normalized(tmp_path):
     nb["cells"].append({"cell_type": "heading", "source": "old heading cell", "metadata": {}})
     path = tmp_path / "n.ipynb"
     path.write_bytes(("\ufeff" + json.dumps(nb)).encode("utf-8"))  # with a BOM
-    notebook, notes = validate.read_notebook(path)
+    notebook, notes = notebook_reader.read_notebook(path)
     assert notes == []
     assert notebook.cells[1].source == "import torch\nx = 1" and notebook.cells[1].outputs == []
     ids = [cell.id for cell in notebook.cells]
-    assert len(set(ids)) == len(ids) and all(validate.ID_PATTERN.match(i) for i in ids)
+    assert len(set(ids)) == len(ids) and all(notebook_reader.ID_PATTERN.match(i) for i in ids)
     assert len(notebook.cells) == len(nb["cells"]) - 1
     nbformat.validate(notebook)
 
@@ -251,9 +251,9 @@ def test_sloppy_but_usable_structure_is_normalized(tmp_path):
 
 
 def _read(nb: dict):
-    """A notebook as :func:`validate.read_notebook` returns it."""
+    """A notebook as :func:`notebook_reader.read_notebook` returns it."""
     notebook = nbformat.from_dict(copy.deepcopy(nb))
-    validate._normalize_structure(notebook)
+    notebook_reader.well_formed(notebook)
     return notebook
 
 
@@ -347,7 +347,7 @@ def _folder(tmp_path, files: dict) -> Path:
 def test_prepare_a_good_submission(tmp_path, spec):
     folder = _folder(tmp_path, {f"{A}.ipynb": g.dumps(g.solution(A)), "timestamp.txt": b"2024-03-01 12:00:00 UTC\n",
                                 ".ipynb_checkpoints/x-checkpoint.ipynb": b"{}"})
-    prepared = validate.prepare_submission(folder, spec)
+    prepared = intake.prepare_submission(folder, spec)
     assert prepared.notes == [] and prepared.timestamp == "2024-03-01 12:00:00 UTC"
     item = prepared.notebooks[A]
     assert item.notebook is not None and item.notes == [] and item.submitted_as == f"{A}.ipynb"
@@ -357,7 +357,7 @@ def test_wrong_name_is_found_by_content_among_other_notebooks(tmp_path, spec):
     folder = _folder(tmp_path, {"scratch.ipynb": b'{"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
                                 "Copy of homework.ipynb": g.dumps(g.partial(A)), "notes.md": b"hi",
                                 "timestamp.txt": b"not a time"})
-    prepared = validate.prepare_submission(folder, spec)
+    prepared = intake.prepare_submission(folder, spec)
     item = prepared.notebooks[A]
     assert item.submitted_as == "Copy of homework.ipynb"
     assert [n.kind for n in item.notes] == ["wrong_name"]
@@ -367,9 +367,9 @@ def test_wrong_name_is_found_by_content_among_other_notebooks(tmp_path, spec):
 
 
 def test_same_name_in_another_case_or_a_lone_notebook_is_taken(tmp_path, spec):
-    prepared = validate.prepare_submission(_folder(tmp_path / "a", {f"{A.upper()}.ipynb": g.dumps(g.solution(A))}), spec)
+    prepared = intake.prepare_submission(_folder(tmp_path / "a", {f"{A.upper()}.ipynb": g.dumps(g.solution(A))}), spec)
     assert prepared.notebooks[A].submitted_as == f"{A.upper()}.ipynb"
-    prepared = validate.prepare_submission(_folder(tmp_path / "b", {"Untitled.ipynb": b"not even json"}), spec)
+    prepared = intake.prepare_submission(_folder(tmp_path / "b", {"Untitled.ipynb": b"not even json"}), spec)
     item = prepared.notebooks[A]
     assert item.submitted_as == "Untitled.ipynb" and status_of(item.notes) == "invalid_notebook"
 
@@ -377,7 +377,7 @@ def test_same_name_in_another_case_or_a_lone_notebook_is_taken(tmp_path, spec):
 def test_missing_notebook_and_ignored_links(tmp_path, spec):
     folder = _folder(tmp_path, {"notes.txt": b"sorry"})
     (folder / "link.ipynb").symlink_to(ROOT / "solutions" / A / f"{A}.ipynb")
-    prepared = validate.prepare_submission(folder, spec)
+    prepared = intake.prepare_submission(folder, spec)
     assert prepared.notebooks[A].notebook is None
     assert status_of(prepared.notebooks[A].notes) == "missing"
     assert "link.ipynb" in reason_of(prepared.notes) and "notes.txt" in reason_of(prepared.notes)

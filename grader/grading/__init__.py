@@ -15,9 +15,10 @@ Modules, one job each:
   from folder names, look-alike ids.
 * :mod:`.course`: the assignments of ``solutions/``, prepared in the workspace with nbgrader's
   ``GenerateAssignment`` (the gradebook's record of cells, points and hidden tests).
-* :mod:`.validate`: reading one submitted notebook (wrong name, old format, size and shape) and
-  :mod:`.repair`: repairing what can be repaired (stripped or copied metadata, edited or deleted
-  locked cells), with a note for each.
+* :mod:`.intake`: which file of a submission folder is graded as which notebook;
+  :mod:`.notebook_reader`: reading one submitted notebook defensively (size and shape, JSON, old
+  formats, well-formed cells); :mod:`.repair`: repairing what can be repaired (stripped or copied
+  metadata, edited or deleted locked cells), with a note for each.
 * :mod:`.workspace`: the output folder, its lock, safe folder names and the resume state.
 * :mod:`.pool` (coordinator side) and :mod:`.worker` (process side): the workers.
 * :mod:`.chain`: the one nbgrader autograding chain, for ``python -m grader grade`` and plain

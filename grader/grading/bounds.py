@@ -3,7 +3,7 @@
 The kernel's timeouts bound what *student code* costs; this bounds what the *grader* spends on a
 submission's data, on the trusted side: reading and repairing the notebook, nbgrader's converter
 and its preprocessors (the trusted verification among them), the feedback, the gradebook. A
-notebook shaped to be expensive there (see :func:`grader.grading.validate.check_shape` for what
+notebook shaped to be expensive there (see :func:`grader.grading.notebook_reader.check_shape` for what
 is refused outright) gets the status ``limit_exceeded``, and the class goes on.
 
 * **time**: each phase may use ``Limits.phase_cpu_seconds`` of the worker's CPU time. It is

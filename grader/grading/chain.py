@@ -6,7 +6,7 @@ nbgrader's ``Autograde`` converter runs two lists of preprocessors on each submi
 limits and verifiers (:mod:`.worker`)::
 
     c.Autograde.sanitize_preprocessors = [
-        ClearOutput, SanitizeMetadata,       # the one metadata sanitiser (.validate), before nbgrader's checks
+        ClearOutput, SanitizeMetadata,       # the one metadata sanitiser (.repair), before nbgrader's checks
         DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
     ]
     c.Autograde.autograde_preprocessors = [

@@ -26,7 +26,7 @@ from .worker import Job, WorkerSettings, worker_main
 
 
 PRELOAD = ["grader.grading.worker", "grader.grading.execute", "grader.grading.chain", "grader.grading.feedback",
-           "grader.grading.validate", "nbgrader.converters", "nbgrader.api"]
+           "grader.grading.intake", "nbgrader.converters", "nbgrader.api"]
 
 
 class PoolError(RuntimeError):

@@ -3,7 +3,7 @@
 It pays nbgrader's and jupyter's import cost once, keeps a private copy of the template
 gradebook (so it never touches the real one), and for each submission:
 
-1. prepares it (:mod:`.validate`) and stages the gradable notebooks under
+1. prepares it (:mod:`.intake`) and stages the gradable notebooks under
    ``DIR/.work/<worker>/submitted/<folder>/<assignment>/``;
 2. runs nbgrader's ``Autograde`` converter on each notebook, with the grading chain (:mod:`.chain`),
    writing ``DIR/autograded/<folder>/<assignment>/``;
@@ -170,7 +170,7 @@ class Grader:
 
     def _grade(self, job: Job, spec: AssignmentSpec, result: SubmissionResult) -> None:  # noqa: C901
         from . import execute, feedback
-        from .validate import prepare_submission
+        from .intake import prepare_submission
 
         key = safe_name(job.student)
         with self._phase("reading and repairing the notebook"):
