@@ -120,110 +120,35 @@ def _missing_result(workspace: Workspace, student: str, spec) -> SubmissionResul
     return result
 
 
-def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:  # noqa: C901
+def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:
     log = log or logging.getLogger("grader.grading")
     started = time.monotonic()
-    try:
-        course = course_module.Course(options.course_root)
-    except course_module.CourseError as exc:
-        raise UsageError(str(exc)) from None
-    submissions = Path(options.submissions)
-    if not submissions.exists():
-        raise UsageError(f"{submissions} does not exist")
-    submissions = submissions.resolve()
-    known = course.assignments
-    unknown = [name for name in options.assignments if name not in known]
-    if unknown:
-        raise UsageError(f"unknown assignment(s) {', '.join(unknown)}; the course has {', '.join(known)}")
-
+    course, submissions = _inputs(options)
     course_module.ensure_tools_on_path()
     workspace = Workspace(options.out)
-    if submissions == workspace.root or workspace.root in submissions.parents:
-        raise UsageError("the output folder must not contain the submissions")
-    if submissions.is_dir() and submissions in workspace.root.parents:
-        raise UsageError("the output folder must not be inside the submissions folder")
+    _check_apart(submissions, workspace.root)
     verifiers, launcher = integrity(options, [workspace.root, course.root / "solutions"])
-    worker_start: list[float] = []
     with workspace:
         # 1-2. submissions and what they hold
-        rejected = []
-        if submissions.is_file():
-            if submissions.suffix.lower() != ".zip":
-                raise UsageError(f"{submissions} is a file but not a .zip")
-            state = workspace.load_json("unpacked.json")
-            try:
-                root, rejected = unpack(submissions, workspace.unpacked, state)
-            except SubmissionsError as exc:
-                raise UsageError(str(exc)) from None
-            workspace.save_json("unpacked.json", state)
-        else:
-            root = submissions
-        found = discover(root, known, rejected)
-        names = list(options.assignments) or [name for name in known if name in found.assignments]
-        if not names:
-            raise UsageError(f"no assignment folders of this course ({', '.join(known)}) were found in {root}")
-
+        found, names = _discover(options, submissions, workspace, course.assignments)
         # 3. the assignments, with nbgrader
         db_url = options.db_url or workspace.default_db_url
         template_url = f"sqlite:///{workspace.state / 'template.db'}"
         specs = course_module.prepare(course, workspace, names, db_url, template_url, log)
-        limits_key = _settings_fingerprint(options)
-
         # 4. what is new or changed
-        previous = workspace.load_results()
-        rows: dict[tuple[str, str], Row] = {}
-        jobs: list[Job] = []
-        for student in found.students:
-            for name in names:
-                extra = found.notes_for(student, name)
-                folder = found.folders.get((student, name))
-                if folder is None:
-                    rows[(student, name)] = Row(_missing_result(workspace, student, specs[name]), extra)
-                    continue
-                fingerprint = hashlib.sha256(
-                    f"{folder_fingerprint(folder)}:{specs[name].fingerprint}:{limits_key}".encode()).hexdigest()
-                earlier = previous.get((student, name))
-                if (not options.force and earlier is not None and earlier.fingerprint == fingerprint
-                        and all(note.kind != "grader_error" for note in earlier.notes)):
-                    rows[(student, name)] = Row(earlier, extra)
-                    continue
-                jobs.append(Job(student=student, assignment=name, folder=str(folder), fingerprint=fingerprint))
+        rows, jobs = _plan(options, workspace, found, names, specs)
         reused = sum(1 for row in rows.values() if row.result.graded)
-
         # 5. grading
         prepared_at = time.monotonic()
-        writer = GradebookWriter(db_url, course.course_id())
-        graded = 0
-        try:
-            writer.add_students(found.students)
-            for (student, name), row in rows.items():
-                # Results kept from earlier runs are in the gradebook already, unless it is a new one.
-                if row.result.graded and not writer.has(student, name):
-                    writer.record(row)
-            if jobs:
-                settings = WorkerSettings(workspace=str(workspace.root), course_root=str(course.root),
-                                          template_db=str(workspace.state / "template.db"), specs=specs,
-                                          limits=options.limits, preload=list(options.preload),
-                                          prelaunch=options.prelaunch, fork=options.fork,
-                                          verifiers=verifiers, launcher=launcher, sandboxed=options.sandboxed)
-                total = sum(len(specs[job.assignment].notebooks) for job in jobs)
-                workers = max(1, min(options.workers, len(jobs)))
-                with Progress(total, enabled=not options.quiet) as bar, WorkerPool(workers, settings, workspace.lock_fd) as pool:
-                    for result in pool.run(sorted(jobs, key=lambda job: (job.student, job.assignment))):
-                        row = Row(result, found.notes_for(result.student, result.assignment))
-                        writer.record(row)
-                        workspace.save_result(result)
-                        rows[(result.student, result.assignment)] = row
-                        graded += 1
-                        bar.update(result.notebooks)
-                    worker_start = pool.start_seconds
-        finally:
-            writer.close()
-
+        settings = WorkerSettings(workspace=str(workspace.root), course_root=str(course.root),
+                                  template_db=str(workspace.state / "template.db"), specs=specs,
+                                  limits=options.limits, preload=list(options.preload),
+                                  prelaunch=options.prelaunch, fork=options.fork,
+                                  verifiers=verifiers, launcher=launcher, sandboxed=options.sandboxed)
+        graded, worker_start = _grade(options, workspace, GradebookWriter(db_url, course.course_id()), settings,
+                                      found, rows, jobs)
         # 6. results
         ordered = [rows[key] for key in sorted(rows)]
-        part_columns = [part.column for name in names for part in specs[name].parts]
-        write_grades_csv(workspace.grades_csv, ordered, part_columns)
         seconds = round(time.monotonic() - started, 1)
         summary = {"graded": graded, "reused": reused, "seconds": seconds, "workers": options.workers,
                    "verified": options.verify, "sandboxed": options.sandboxed,
@@ -231,9 +156,120 @@ def run(options: RunOptions, log: logging.Logger | None = None) -> RunSummary:  
                    "grading_seconds": round(time.monotonic() - prepared_at, 1)}
         if worker_start:
             summary["worker_start"] = worker_start
-        report_module.write(workspace.report_html, ordered, specs, found.problems, summary)
-        atomic_write_text(workspace.run_json, json.dumps(
-            {**summary, "assignments": names, "students": len(found.students), "rows": len(ordered),
-             "statuses": RunSummary(ordered, graded, reused, seconds, found.problems).counts()},
-            indent=1, sort_keys=True))
-        return RunSummary(rows=ordered, graded=graded, reused=reused, seconds=seconds, problems=found.problems)
+        result = RunSummary(rows=ordered, graded=graded, reused=reused, seconds=seconds, problems=found.problems)
+        _write_results(workspace, result, names, specs, found, summary)
+        return result
+
+
+def _inputs(options: RunOptions):
+    """``(course, submissions path)``, or :class:`UsageError` for a course, path or assignment that is not there."""
+    try:
+        course = course_module.Course(options.course_root)
+    except course_module.CourseError as exc:
+        raise UsageError(str(exc)) from None
+    submissions = Path(options.submissions)
+    if not submissions.exists():
+        raise UsageError(f"{submissions} does not exist")
+    known = course.assignments
+    unknown = [name for name in options.assignments if name not in known]
+    if unknown:
+        raise UsageError(f"unknown assignment(s) {', '.join(unknown)}; the course has {', '.join(known)}")
+    return course, submissions.resolve()
+
+
+def _check_apart(submissions: Path, out: Path) -> None:
+    if submissions == out or out in submissions.parents:
+        raise UsageError("the output folder must not contain the submissions")
+    if submissions.is_dir() and submissions in out.parents:
+        raise UsageError("the output folder must not be inside the submissions folder")
+
+
+def _discover(options: RunOptions, submissions: Path, workspace: Workspace, known: list[str]):
+    """``(what the submissions hold, the assignments to grade)``; a zip is unpacked (safely) first."""
+    rejected = []
+    if submissions.is_file():
+        if submissions.suffix.lower() != ".zip":
+            raise UsageError(f"{submissions} is a file but not a .zip")
+        state = workspace.load_json("unpacked.json")
+        try:
+            root, rejected = unpack(submissions, workspace.unpacked, state)
+        except SubmissionsError as exc:
+            raise UsageError(str(exc)) from None
+        workspace.save_json("unpacked.json", state)
+    else:
+        root = submissions
+    found = discover(root, known, rejected)
+    names = list(options.assignments) or [name for name in known if name in found.assignments]
+    if not names:
+        raise UsageError(f"no assignment folders of this course ({', '.join(known)}) were found in {root}")
+    return found, names
+
+
+def _plan(options: RunOptions, workspace: Workspace, found, names: list[str], specs: dict):
+    """``(rows, jobs)``: the rows already known (missing folders, unchanged since the last run) and the
+    submissions to grade."""
+    limits_key = _settings_fingerprint(options)
+    previous = workspace.load_results()
+    rows: dict[tuple[str, str], Row] = {}
+    jobs: list[Job] = []
+    for student in found.students:
+        for name in names:
+            extra = found.notes_for(student, name)
+            folder = found.folders.get((student, name))
+            if folder is None:
+                rows[(student, name)] = Row(_missing_result(workspace, student, specs[name]), extra)
+                continue
+            fingerprint = hashlib.sha256(
+                f"{folder_fingerprint(folder)}:{specs[name].fingerprint}:{limits_key}".encode()).hexdigest()
+            earlier = previous.get((student, name))
+            if not options.force and _still_valid(earlier, fingerprint):
+                rows[(student, name)] = Row(earlier, extra)
+                continue
+            jobs.append(Job(student=student, assignment=name, folder=str(folder), fingerprint=fingerprint))
+    return rows, jobs
+
+
+def _still_valid(earlier: SubmissionResult | None, fingerprint: str) -> bool:
+    return earlier is not None and earlier.fingerprint == fingerprint and \
+        all(note.kind != "grader_error" for note in earlier.notes)
+
+
+def _grade(options: RunOptions, workspace: Workspace, writer: GradebookWriter, settings: WorkerSettings, found,
+           rows: dict, jobs: list[Job]) -> tuple[int, list[float]]:
+    """Grade ``jobs`` on the pool; each result is recorded (gradebook, resume state, ``rows``) as it arrives.
+    Returns ``(how many were graded, the workers' start-up seconds)``."""
+    graded, worker_start = 0, []
+    try:
+        writer.add_students(found.students)
+        for (student, name), row in rows.items():
+            # Results kept from earlier runs are in the gradebook already, unless it is a new one.
+            if row.result.graded and not writer.has(student, name):
+                writer.record(row)
+        if not jobs:
+            return graded, worker_start
+        total = sum(len(settings.specs[job.assignment].notebooks) for job in jobs)
+        workers = max(1, min(options.workers, len(jobs)))
+        with Progress(total, enabled=not options.quiet) as bar, \
+                WorkerPool(workers, settings, workspace.lock_fd) as pool:
+            for result in pool.run(sorted(jobs, key=lambda job: (job.student, job.assignment))):
+                row = Row(result, found.notes_for(result.student, result.assignment))
+                writer.record(row)
+                workspace.save_result(result)
+                rows[(result.student, result.assignment)] = row
+                graded += 1
+                bar.update(result.notebooks)
+            worker_start = pool.start_seconds
+    finally:
+        writer.close()
+    return graded, worker_start
+
+
+def _write_results(workspace: Workspace, result: RunSummary, names: list[str], specs: dict, found,
+                   summary: dict) -> None:
+    """``grades.csv``, ``report.html`` and ``run.json``."""
+    part_columns = [part.column for name in names for part in specs[name].parts]
+    write_grades_csv(workspace.grades_csv, result.rows, part_columns)
+    report_module.write(workspace.report_html, result.rows, specs, found.problems, summary)
+    atomic_write_text(workspace.run_json, json.dumps(
+        {**summary, "assignments": names, "students": len(found.students), "rows": len(result.rows),
+         "statuses": result.counts()}, indent=1, sort_keys=True))
