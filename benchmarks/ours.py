@@ -25,10 +25,12 @@ PHASES = ("kernel_start", "imports", "student_code", "verification", "writing")
 
 @dataclass
 class OursRun:
-    """What our command did: seconds, peak RSS, points, where the time went, integrity, problems."""
+    """What our command did: seconds, peak RSS/PSS/USS, points, where the time went, integrity, problems."""
 
     seconds: float = 0.0
     peak_rss: int = 0
+    peak_pss: int = 0
+    peak_uss: int = 0
     grades: dict = field(default_factory=dict)      # (student, assignment) -> {"total", "parts"}
     timings: dict = field(default_factory=dict)     # phase -> seconds summed over every notebook
     timed_notebooks: int = 0                        # notebooks whose submission recorded timings
@@ -114,7 +116,8 @@ def run(submissions: Path, out: Path, course_root: Path, log: Path) -> OursRun:
         raise FileExistsError(f"{out} exists: every run needs a fresh workspace (a reused one resumes)")
     measured = run_measured(command(submissions, out, course_root), cwd=course_root, env=tool_env(course_root),
                             log=log)
-    result = OursRun(seconds=measured.seconds, peak_rss=measured.peak_rss)
+    result = OursRun(seconds=measured.seconds, peak_rss=measured.peak_rss, peak_pss=measured.peak_pss,
+                     peak_uss=measured.peak_uss)
     if measured.returncode:
         result.errors.append(f"python -m grader grade exited with {measured.returncode} (see {log})")
     if (out / "grades.csv").is_file():

@@ -180,6 +180,15 @@ def _grading_table(notebooks: int, stock_s, ours_s, stock_rss, ours_rss, workers
     ])
 
 
+def _memory_table(stock, ours) -> list[str]:
+    """Peak memory of each grader's process tree by three measures (see :mod:`.sampling`)."""
+    def row(label, run):
+        return [label] + [size(getattr(run, f"peak_{kind}", None) or None if run else None)
+                          for kind in ("rss", "pss", "uss")]
+    return _table(["peak memory of the process tree", "RSS sum", "PSS sum (real footprint)", "USS sum (private)"],
+                  [row("stock nbgrader", stock), row("ours", ours)])
+
+
 def _median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -302,6 +311,7 @@ def render(bench: Benchmark) -> str:
         lines += _grading_table(bench.notebooks, stock.seconds if stock else None, ours.seconds if ours else None,
                                 stock.peak_rss if stock else None, ours.peak_rss if ours else None,
                                 ours.workers if ours else None)
+        lines += [""] + _memory_table(stock, ours)
         if stock is not None:
             lines += ["", f"Stock `nbgrader generate_assignment`, all assignments (not in the figures above): "
                           f"{stock.generate_seconds:.1f} s. Stock `autograde` per assignment: "

@@ -22,11 +22,13 @@ INTEGRITY_MARKER = "# The trusted verification"
 
 @dataclass
 class StockRun:
-    """What stock nbgrader did: seconds (autograde, summed), peak RSS, points, problems."""
+    """What stock nbgrader did: seconds (autograde, summed), peak RSS/PSS/USS, points, problems."""
 
     seconds: float = 0.0
     generate_seconds: float = 0.0
     peak_rss: int = 0
+    peak_pss: int = 0
+    peak_uss: int = 0
     per_assignment: dict = field(default_factory=dict)   # assignment -> autograde seconds
     grades: dict = field(default_factory=dict)           # (student, assignment) -> {"total", "parts"}
     errors: list = field(default_factory=list)
@@ -92,6 +94,8 @@ def run(submissions: Path, folder: Path, course_root: Path, assignments: list[st
         result.seconds += measured.seconds
         result.per_assignment[assignment] = measured.seconds
         result.peak_rss = max(result.peak_rss, measured.peak_rss)
+        result.peak_pss = max(result.peak_pss, measured.peak_pss)
+        result.peak_uss = max(result.peak_uss, measured.peak_uss)
         if measured.returncode:
             result.errors.append(f"nbgrader autograde {assignment} exited with {measured.returncode}")
     result.notebooks = sum(1 for _ in (course / "submitted").glob("*/*/*.ipynb"))

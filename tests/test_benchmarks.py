@@ -159,7 +159,8 @@ def test_agreement_finds_every_difference():
 
 
 def fake_runs(stock_grades, our_grades):
-    stock_run = stock.StockRun(seconds=400.0, generate_seconds=20.0, peak_rss=500 * 2**20,
+    stock_run = stock.StockRun(seconds=400.0, generate_seconds=20.0, peak_rss=500 * 2**20, peak_pss=300 * 2**20,
+                               peak_uss=200 * 2**20,
                                per_assignment={"a1": 400.0}, grades=stock_grades, notebooks=100)
     our_run = ours.OursRun(seconds=50.0, peak_rss=3 * 2**30, grades=our_grades,
                            timings={"kernel_start": 20.0, "verification": 30.0}, timed_notebooks=100,
@@ -182,6 +183,8 @@ def test_the_report_has_the_figures_the_breakdown_and_the_agreement():
     assert "| 50.0 | 120.0 | 3.00 GiB |" in text      # ours
     assert "| ratio ours/stock | 0.12× | 8.00× | 6.14× |" in text
     assert "**Our throughput is 8.00× stock nbgrader's**" in text and "met)" in text
+    assert "| stock nbgrader | 500 MiB | 300 MiB | 200 MiB |" in text  # RSS, PSS, USS sums
+    assert "| ours | 3.00 GiB | n/a | n/a |" in text                  # not measured: said so, not 0
     assert "| kernel start | 0.200 | 20 % |" in text  # 20 s / 100 notebooks, of 2 × 50 / 100 = 1 s each
     assert "| process start-up (worker start-up, amortized) | 0.040 |" in text
     assert "| imports | n/a | n/a |" in text
@@ -257,3 +260,35 @@ def test_the_benchmark_end_to_end_with_two_students(tmp_path):
             wall, per_minute, peak = [cell.strip() for cell in line.strip("|").split("|")[1:]]
             assert float(wall) > 0 and float(per_minute) > 0 and peak.endswith(("MiB", "GiB")), line
     assert "a trusted verdict in 10 of 10 graded notebooks" in text
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def test_the_memory_of_a_forked_tree_counts_shared_pages_once_in_pss(tmp_path):
+    """A parent that touches 200 MiB, then forks two children that keep it shared: the RSS sum counts it
+    three times, the PSS sum about once, the USS sum (pages no other process shares) hardly at all."""
+    from benchmarks import sampling
+
+    script = ("import os, sys, time\n"
+              "block = bytearray(200 * 2**20)\n"
+              "for i in range(0, len(block), 4096): block[i] = 1\n"
+              "for _ in range(2):\n"
+              "    if os.fork() == 0:\n"
+              "        time.sleep(30); os._exit(0)\n"
+              "print('ready', flush=True); time.sleep(30)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        import psutil
+
+        memory = sampling.tree_memory(psutil.Process(parent.pid))
+    finally:
+        for child in psutil.Process(parent.pid).children():
+            child.kill()
+        parent.kill()
+        parent.wait()
+    block = 200 * 2**20
+    assert memory.rss > 2.8 * block
+    assert 0.9 * block < memory.pss < 1.6 * block
+    assert memory.uss < 0.5 * block
