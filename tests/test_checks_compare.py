@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from grader.checks.core import Foreign, snapshot
-from grader.checks.core import compare_values
+from grader.checks.compare import compare_values
 
 nan = float("nan")
 
