@@ -48,6 +48,7 @@ MAX_NODES = 2_000_000
 MAX_DEPTH = 64
 MAX_TEXT = 100_000
 ARRAY_NAME = re.compile(r"^a(\d{1,9})\.npy$")
+UNEXPECTED_OBJECT = "unexpected JSON object"
 
 
 class BundleError(ValueError):
@@ -76,34 +77,53 @@ class _Encoder:
         self.arrays.append(raw.numpy().copy())
         return {"a": index, "dtype": dtype, "shape": list(value.shape)}
 
-    def node(self, value, depth=0):  # noqa: C901
+    def node(self, value, depth=0):
         if depth > MAX_DEPTH:
             raise BundleError("nested too deeply")
-        kind = type(value)
-        if value is None or kind in (bool, int, str):
-            return value
-        if kind is float:
-            return {"f": repr(value)}
-        if kind is tuple:
-            return {"t": [self.node(item, depth + 1) for item in value]}
-        if kind is list:
-            return {"l": [self.node(item, depth + 1) for item in value]}
-        if kind is dict:
-            return {"d": [[self.node(k, depth + 1), self.node(v, depth + 1)] for k, v in value.items()]}
-        module = getattr(kind, "__module__", "")
-        if module.startswith("torch"):
-            import torch
+        encode = self._BY_TYPE.get(type(value))
+        return encode(self, value, depth) if encode else self.other(value)
 
-            if kind is torch.Tensor:
-                return self.tensor(value)
-            if kind is torch.dtype:
-                return {"dt": str(value).replace("torch.", "")}
-        name = getattr(value, "type_name", None) if type(value).__name__ == "Foreign" else None
+    def encode_plain(self, value, depth):
+        return value
+
+    def encode_float(self, value, depth):
+        return {"f": repr(value)}
+
+    def encode_tuple(self, value, depth):
+        return {"t": [self.node(item, depth + 1) for item in value]}
+
+    def encode_list(self, value, depth):
+        return {"l": [self.node(item, depth + 1) for item in value]}
+
+    def encode_dict(self, value, depth):
+        return {"d": [[self.node(k, depth + 1), self.node(v, depth + 1)] for k, v in value.items()]}
+
+    # exact types only: a subclass of a plain type is not plain data
+    _BY_TYPE = {type(None): encode_plain, bool: encode_plain, int: encode_plain, str: encode_plain,
+                float: encode_float, tuple: encode_tuple, list: encode_list, dict: encode_dict}
+
+    def other(self, value):
+        """A tensor, a torch dtype or a ``Foreign`` by its type name; anything else as ``foreign`` names it."""
+        kind = type(value)
+        if getattr(kind, "__module__", "").startswith("torch"):
+            node = self.torch_value(value)
+            if node is not None:
+                return node
+        name = getattr(value, "type_name", None) if kind.__name__ == "Foreign" else None
         if isinstance(name, str):
             return {"x": name}
         if self.foreign is not None:
             return {"x": self.foreign(value)}
         raise BundleError(f"cannot encode a {kind.__module__}.{kind.__qualname__}")
+
+    def torch_value(self, value):
+        import torch
+
+        if type(value) is torch.Tensor:
+            return self.tensor(value)
+        if type(value) is torch.dtype:
+            return {"dt": str(value).replace("torch.", "")}
+        return None
 
 
 def encode(tree, foreign=None) -> tuple[object, list]:
@@ -142,11 +162,12 @@ def write_bundle(folder: Path, name: str, tree, foreign=None) -> None:
 # ----------------------------------------------------------------------------- decoding (untrusted input)
 
 
-def _read_arrays(source, wanted: set[int], max_total: int) -> dict:  # noqa: C901
-    """The ``uint8`` arrays ``a<i>`` of an npz, after checking names, headers and sizes."""
-    import numpy as np
-    from numpy.lib import format as npy
+def _read_arrays(source, wanted: set[int], max_total: int) -> dict:
+    """The ``uint8`` arrays ``a<i>`` of an npz, after checking names, headers and sizes.
 
+    Every member's name and size is checked (and counted in the total) before any is read; only the
+    members in ``wanted`` are read.
+    """
     arrays = {}
     try:
         archive = zipfile.ZipFile(source)
@@ -158,43 +179,59 @@ def _read_arrays(source, wanted: set[int], max_total: int) -> dict:  # noqa: C90
             raise BundleError("too many arrays")
         total = 0
         for info in infos:
-            match = ARRAY_NAME.match(info.filename)
-            if not match:
-                raise BundleError(f"unexpected member {info.filename[:80]!r} in the npz")
-            if info.compress_type != zipfile.ZIP_STORED:
-                raise BundleError("compressed npz members are not accepted")
-            if info.file_size > MAX_ARRAY_BYTES + 4096:
-                raise BundleError("an array is too large")
+            index = _member_index(info)
             total += info.file_size
             if total > max_total:
                 raise BundleError("the arrays are too large in total")
-            index = int(match.group(1))
-            if index not in wanted:
-                continue
-            with archive.open(info) as handle:
-                try:
-                    version = npy.read_magic(handle)
-                    if version == (1, 0):
-                        shape, fortran, dtype = npy.read_array_header_1_0(handle)
-                    elif version == (2, 0):
-                        shape, fortran, dtype = npy.read_array_header_2_0(handle)
-                    else:
-                        raise BundleError("unsupported npy version")
-                except ValueError as exc:
-                    raise BundleError(f"a malformed npy header ({exc})") from None
-                if dtype != np.dtype("uint8") or len(shape) != 1 or dtype.hasobject:
-                    raise BundleError("arrays must be one-dimensional uint8")
-                size = int(shape[0])
-                if size > MAX_ARRAY_BYTES:
-                    raise BundleError("an array is too large")
-                data = handle.read(size + 1)
-                if len(data) != size:
-                    raise BundleError("an array's size does not match its header")
-                arrays[index] = np.frombuffer(data, dtype=np.uint8)
+            if index in wanted:
+                arrays[index] = _read_member(archive, info)
     missing = wanted - set(arrays)
     if missing:
         raise BundleError(f"array a{min(missing)} is missing")
     return arrays
+
+
+def _member_index(info: zipfile.ZipInfo) -> int:
+    """The ``i`` of a member ``a<i>.npy`` that is stored uncompressed and not too large."""
+    match = ARRAY_NAME.match(info.filename)
+    if not match:
+        raise BundleError(f"unexpected member {info.filename[:80]!r} in the npz")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise BundleError("compressed npz members are not accepted")
+    if info.file_size > MAX_ARRAY_BYTES + 4096:
+        raise BundleError("an array is too large")
+    return int(match.group(1))
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """One member's bytes as a ``uint8`` array, after checking its ``.npy`` header against them."""
+    import numpy as np
+
+    with archive.open(info) as handle:
+        shape, _fortran, dtype = _npy_header(handle)
+        if dtype != np.dtype("uint8") or len(shape) != 1 or dtype.hasobject:
+            raise BundleError("arrays must be one-dimensional uint8")
+        size = int(shape[0])
+        if size > MAX_ARRAY_BYTES:
+            raise BundleError("an array is too large")
+        data = handle.read(size + 1)
+    if len(data) != size:
+        raise BundleError("an array's size does not match its header")
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def _npy_header(handle) -> tuple:
+    """``(shape, fortran_order, dtype)`` of an ``.npy`` header of version 1.0 or 2.0 (read safely by numpy)."""
+    from numpy.lib import format as npy
+
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    try:
+        version = npy.read_magic(handle)
+        if version not in readers:
+            raise BundleError("unsupported npy version")  # a ValueError: reported as a malformed header, below
+        return readers[version](handle)
+    except ValueError as exc:
+        raise BundleError(f"a malformed npy header ({exc})") from None
 
 
 class _Decoder:
@@ -223,7 +260,7 @@ class _Decoder:
             raise BundleError("a bool tensor holds bytes other than 0 and 1")
         return torch.from_numpy(raw.copy()).view(torch_dtype).reshape(shape)
 
-    def node(self, node, depth=0):  # noqa: C901
+    def node(self, node, depth=0):
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
             raise BundleError("too large or nested too deeply")
@@ -236,36 +273,64 @@ class _Decoder:
             return node
         if kind is not dict or not node:
             raise BundleError(f"unexpected JSON value of type {kind.__name__}")
-        keys = set(node)
-        if keys == {"f"} and type(node["f"]) is str and len(node["f"]) < 64:
-            try:
-                return float(node["f"])
-            except ValueError:
-                raise BundleError("a malformed float") from None
-        if keys in ({"t"}, {"l"}) and type(node[next(iter(keys))]) is list:
-            items = [self.node(item, depth + 1) for item in node[next(iter(keys))]]
-            return tuple(items) if "t" in keys else items
-        if keys == {"d"} and type(node["d"]) is list:
-            result = {}
-            for pair in node["d"]:
-                if type(pair) is not list or len(pair) != 2:
-                    raise BundleError("a malformed dict")
-                key = self.node(pair[0], depth + 1)
-                if not (key is None or type(key) in (str, int, bool)):
-                    raise BundleError("dict keys must be plain")
-                result[key] = self.node(pair[1], depth + 1)
-            return result
-        if "a" in keys:
+        return self.json_object(node, depth)
+
+    def json_object(self, node: dict, depth):
+        """A tensor (any object with an ``"a"``), else an object of one key whose value has that key's shape."""
+        if "a" in node:
             return self.tensor(node)
-        if keys == {"x"} and type(node["x"]) is str:
-            from grader.checks.core import Foreign
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            read = self._BY_KEY.get(key)
+            if read is not None:
+                return read(self, value, depth)
+        raise BundleError(UNEXPECTED_OBJECT)
 
-            return Foreign(node["x"][:200])
-        if keys == {"dt"} and node["dt"] in DTYPES:
-            import torch
+    def read_float(self, value, depth):
+        if type(value) is not str or len(value) >= 64:
+            raise BundleError(UNEXPECTED_OBJECT)
+        try:
+            return float(value)
+        except ValueError:
+            raise BundleError("a malformed float") from None
 
-            return getattr(torch, node["dt"])
-        raise BundleError("unexpected JSON object")
+    def read_items(self, value, depth) -> list:
+        if type(value) is not list:
+            raise BundleError(UNEXPECTED_OBJECT)
+        return [self.node(item, depth + 1) for item in value]
+
+    def read_tuple(self, value, depth):
+        return tuple(self.read_items(value, depth))
+
+    def read_dict(self, value, depth):
+        if type(value) is not list:
+            raise BundleError(UNEXPECTED_OBJECT)
+        result = {}
+        for pair in value:
+            if type(pair) is not list or len(pair) != 2:
+                raise BundleError("a malformed dict")
+            key = self.node(pair[0], depth + 1)
+            if not (key is None or type(key) in (str, int, bool)):
+                raise BundleError("dict keys must be plain")
+            result[key] = self.node(pair[1], depth + 1)
+        return result
+
+    def read_foreign(self, value, depth):
+        if type(value) is not str:
+            raise BundleError(UNEXPECTED_OBJECT)
+        from grader.checks.core import Foreign
+
+        return Foreign(value[:200])
+
+    def read_dtype(self, value, depth):
+        if value not in DTYPES:
+            raise BundleError(UNEXPECTED_OBJECT)
+        import torch
+
+        return getattr(torch, value)
+
+    _BY_KEY = {"f": read_float, "t": read_tuple, "l": read_items, "d": read_dict, "x": read_foreign,
+               "dt": read_dtype}
 
 
 def _tensor_indices(node, found: set, depth=0):

@@ -9,8 +9,8 @@ from torch import nn
 
 import grader.checks as checks
 from grader.checks import CHECKS, CheckFailure, ForbiddenCall, check
-from grader.checks.core import (Case, Foreign, Outcome, call_function, compare_outcomes, compare_tensors,
-                                compare_values, snapshot)
+from grader.checks.compare import compare_outcomes, compare_tensors, compare_values
+from grader.checks.core import Case, Foreign, Outcome, call_function, snapshot
 from grader.checks import forbidden, uses
 
 from exercise_helpers import ASSIGNMENTS, PARTS, define

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from grader.checks import CHECKS, CheckFailure, run_check
-from grader.checks.core import VISIBLE_SEEDS, Case, Check, Outcome
+from grader.checks.base import Check
+from grader.checks.core import VISIBLE_SEEDS, Case, Outcome
 from grader.checks.running import judge, pass_line
 
 CHECK = CHECKS["recurrent_parameter_count"]

@@ -28,13 +28,11 @@ from grader.demos import (
     StatefulnessDemo,
     VanishingGradients,
 )
+from grader.demos._frames import decode_array, encode_array, quantization_error
 from grader.demos._widget import (
     Heatmap,
     Lines,
-    decode_array,
-    encode_array,
     format_readout,
-    quantization_error,
 )
 
 DEMO_JS = Path(__file__).resolve().parents[1] / "grader" / "demos" / "static" / "demo.js"

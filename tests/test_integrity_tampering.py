@@ -39,7 +39,7 @@ def test_the_corpus_has_every_kind_of_attack_and_a_manifest_entry_per_file():
     text = {name: (tampering.FOLDER / f"{name}.py").read_text(encoding="utf-8") for name in BY_NAME}
     kinds = {
         "patches torch, numpy or math": ["torch.allclose =", "np.allclose =", "math.isclose ="],
-        "rebinds or patches grader.checks": ["check = lambda", "core.compare_outcomes ="],
+        "rebinds or patches grader.checks": ["check = lambda", "compare.compare_outcomes ="],
         "imports the reference": ["from grader.reference import"],
         "forbidden modules and ops, directly and indirectly": ["nn.LSTM(", "_VF", "getattr(torch,", "import_module(",
                                                                "torch.ops.aten"],

@@ -15,7 +15,8 @@ the mistake by name. The hidden tests of the graded notebooks call the same chec
 
 One module per assignment holds its checks (cases, call and compare steps); their reference
 implementations and known mistakes are in ``grader.answers``, the instructor's side. ``core`` holds
-the shared machinery, ``running`` runs a check and diagnoses a failure, ``sources`` says where the
+the shared plain data and the call step, ``compare`` the comparison of outcomes, ``base`` the
+:class:`Check` class that joins them, ``running`` runs a check and diagnoses a failure, ``sources`` says where the
 cases and expected outcomes come from (the reference, or the student kit's recordings),
 ``forbidden`` says what a part may not use and watches for it while the part runs, and ``uses``
 finds those uses in the code (the reading the trusted verification shares).
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 from . import cell_state, hidden_state, initialization, statefulness, vanishing_gradients
 from . import sources
-from .core import VISIBLE_SEEDS, Check, CheckFailure, ForbiddenCall
+from .base import Check
+from .core import VISIBLE_SEEDS, CheckFailure, ForbiddenCall
 from .running import run_check
 
 ASSIGNMENTS = {

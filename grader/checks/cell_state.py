@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 
 from . import forbidden
-from .core import DTYPE_NAMES, Case, Check, compare_outcomes, compare_values, describe, generators, randn
+from .base import Check
+from .compare import compare_outcomes, compare_values, describe
+from .core import DTYPE_NAMES, Case, generators, randn
 from .recurrent import BIASES, RecurrentCheck, recurrent_cases
 
 

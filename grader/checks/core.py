@@ -1,4 +1,4 @@
-"""The machinery every exercise check shares.
+"""The plain data every exercise check shares, and the step that runs student code.
 
 A check compares a student's function with its counterpart in ``grader.reference`` over
 many generated cases. It is built from three separable pieces, so that the deciding
@@ -6,22 +6,24 @@ pieces never run student code (later they can run in a trusted process that only
 plain arrays handed back from a sandbox):
 
 1. ``cases(seed, hidden) -> list[Case]``: pure and deterministic in the seed; a case holds
-   plain tensors and Python values only.
+   plain tensors and Python values only (:func:`generators` seeds its randomness).
 2. ``call(fn, case, student) -> Outcome``: calls ``fn`` on one case and records what came
    back as plain data (tensor copies, Python numbers, type names, gradients, which inputs
-   were modified in place). This is the only step that runs student code.
+   were modified in place). This is the only step that runs student code: :func:`call_function`.
 3. ``compare(case, got, expected) -> str | None``: ``None`` when ``got`` agrees with
    ``expected``, else a message naming the output, the first mismatching index and both
-   values. :func:`diagnose` reuses it to see which known mistake (a small function written
-   in the checks package) reproduces the student's outcome.
+   values (:mod:`grader.checks.compare`). :func:`grader.checks.running.diagnose` reuses it to
+   see which known mistake (a small function in ``grader.answers``) reproduces the student's outcome.
 
-:func:`run_check` ties the pieces together; ``grader.checks.check`` is its one-line front.
+This module holds the data types (:class:`Case`, :class:`Outcome`, :class:`Mistake`, ...), the
+snapshots of returned values, their plain trees for :mod:`grader.codec`, and the call step.
+:class:`grader.checks.base.Check` puts the pieces together; :func:`grader.checks.running.run_check`
+runs one and ``grader.checks.check`` is its one-line front.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -305,232 +307,3 @@ def call_function(fn: Callable, case: Case, *, student: bool, rules: forbidden.R
         outcome.value = snapshot(result)
     outcome.mutated = mutated_args(originals, passed)
     return outcome
-
-
-# ----------------------------------------------------------------------------- comparison
-
-TOLERANCES = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-7, 1e-9)}
-
-
-def _fmt(x) -> str:
-    if isinstance(x, float):
-        return f"{x:.6g}"
-    return repr(x)
-
-
-def _index(idx) -> str:
-    return "[" + ", ".join(str(i) for i in idx) + "]"
-
-
-def describe(value) -> str:
-    """How a snapshot looks, in words, for messages."""
-    if isinstance(value, torch.Tensor):
-        return f"a {DTYPE_NAMES.get(value.dtype, str(value.dtype).replace('torch.', ''))} tensor of shape {tuple(value.shape)}"
-    if isinstance(value, Foreign):
-        return f"a {value.type_name}"
-    if isinstance(value, tuple):
-        return f"a tuple of {len(value)}"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return f"a dict with keys {sorted(value)}"
-    if value is None:
-        return "None"
-    return f"the {type(value).__name__} {_fmt(value)}"
-
-
-def compare_tensors(what: str, got, expected: torch.Tensor, tolerance=None) -> str | None:  # noqa: C901
-    """Type, dtype, shape, finiteness and values of one tensor; ``None`` if they agree."""
-    if type(got) is not torch.Tensor:
-        hint = ""
-        if isinstance(got, Foreign) and "numpy" in got.type_name:
-            hint = " Stay in torch (no .numpy()), so that autograd can follow."
-        elif isinstance(got, Foreign) and "Parameter" in got.type_name:
-            hint = " Return a plain tensor, not an nn.Parameter."
-        elif isinstance(got, (float, int)) and expected.dim() == 0:
-            hint = " Return the 0-dim tensor itself, not .item()."
-        return f"{what}: expected {describe(expected)}, got {describe(got)}.{hint}"
-    if got.dtype != expected.dtype:
-        return (f"{what}: expected dtype {DTYPE_NAMES.get(expected.dtype, expected.dtype)}, got "
-                f"{DTYPE_NAMES.get(got.dtype, got.dtype)}. Create new tensors with the inputs' dtype "
-                f"(e.g. x.new_zeros(...) or dtype=x.dtype).")
-    if got.shape != expected.shape:
-        hint = ""
-        if sorted(got.shape) == sorted(expected.shape) and got.dim() > 1:
-            hint = " Same sizes in another order: are two dimensions swapped (e.g. time-major vs batch-first)?"
-        return f"{what}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}.{hint}"
-    if got.is_floating_point():
-        rtol, atol = tolerance or TOLERANCES.get(expected.dtype, (1e-5, 1e-8))
-        expected_finite = torch.isfinite(expected)
-        bad_finite = expected_finite & ~torch.isfinite(got)
-        if bad_finite.any():
-            idx = tuple(bad_finite.nonzero()[0].tolist())
-            return (f"{what}: entry {_index(idx)} is {got[idx].item()} (not finite), expected "
-                    f"{expected[idx].item():.6g}.")
-        close = torch.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
-    else:
-        close = got == expected
-    if bool(close.all()):
-        return None
-    wrong = (~close).nonzero()
-    idx = tuple(wrong[0].tolist())
-    count = wrong.shape[0]
-    if got.dim() == 0:
-        return f"{what}: expected {expected.item():.6g}, got {got.item():.6g}."
-    largest = (got.double() - expected.double()).abs().nan_to_num(math.inf).max().item()
-    return (f"{what}: first mismatch at index {_index(idx)}: expected {_fmt(expected[idx].item())}, "
-            f"got {_fmt(got[idx].item())} ({count} of {expected.numel()} entries differ; "
-            f"largest difference {largest:.3g}).")
-
-
-def compare_values(what: str, got, expected, tolerance=None) -> str | None:  # noqa: C901
-    """Recursive comparison of snapshots: tensors, tuples, dicts, Python numbers, None."""
-    if isinstance(expected, torch.Tensor):
-        return compare_tensors(what, got, expected, tolerance)
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"{what}: expected {describe(expected)}, got {describe(got)}."
-        for i, (g, e) in enumerate(zip(got, expected)):
-            problem = compare_values(f"{what}[{i}]", g, e, tolerance)
-            if problem:
-                return problem
-        return None
-    if isinstance(expected, dict):
-        if not isinstance(got, dict) or set(got) != set(expected):
-            return f"{what}: expected {describe(expected)}, got {describe(got)}."
-        for key in expected:
-            problem = compare_values(f"{what}[{key!r}]", got[key], expected[key], tolerance)
-            if problem:
-                return problem
-        return None
-    if expected is None:
-        return None if got is None else f"{what}: expected None, got {describe(got)}."
-    if type(expected) is bool:
-        return None if got is expected else f"{what}: expected {expected}, got {describe(got)}."
-    if type(expected) is int:
-        if type(got) is not int:
-            hint = " Convert with int(...)." if isinstance(got, (torch.Tensor, float)) else ""
-            return f"{what}: expected a Python int ({expected}), got {describe(got)}.{hint}"
-        return None if got == expected else f"{what}: expected {expected}, got {got}."
-    if type(expected) is float:
-        if type(got) is not float:
-            hint = " Convert with .item() or float(...)." if isinstance(got, (torch.Tensor, int)) else ""
-            return f"{what}: expected a Python float ({expected:.6g}), got {describe(got)}.{hint}"
-        rtol, atol = tolerance or (1e-5, 1e-7)
-        if math.isnan(expected) and math.isnan(got):
-            return None
-        return None if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) else \
-            f"{what}: expected {expected:.6g}, got {got:.6g}."
-    return None if got == expected else f"{what}: expected {expected!r}, got {got!r}."
-
-
-def compare_errors(case_expects: tuple | None, got: Outcome) -> str | None:
-    """Errors: the student must raise exactly when the reference raises, with the same kind."""
-    if case_expects is not None:
-        kind = case_expects[0]
-        if got.error is None:
-            return f"expected {kind} to be raised ({case_expects[1]}), but your function returned {describe(got.value)}."
-        if kind not in got.error[2]:
-            return f"expected {kind} ({case_expects[1]}), but got {got.error[0]}: {got.error[1]}"
-        return None
-    if got.error is not None:
-        if got.error[0] == "NotImplementedError":
-            return "raised NotImplementedError: replace `raise NotImplementedError()` with your implementation."
-        hint = ""
-        if "in-place operation" in got.error[1] or "inplace operation" in got.error[1]:
-            hint = (" Your code changes a tensor in place (e.g. `h += ...`, `h[...] = ...`, `x.mul_(...)`) that "
-                    "autograd needs, or that is an input: compute new tensors instead.")
-        return f"raised {got.error[0]}: {got.error[1]}{hint}"
-    return None
-
-
-def compare_outcomes(case: Case, got: Outcome, expected: Outcome, *, output_name="the output",
-                     tolerance=None, grad_tolerance=None) -> str | None:
-    """The standard ``compare`` step: errors, in-place changes, outputs, then gradients."""
-    problem = compare_errors(expected.error, got)
-    if problem or expected.error is not None:
-        return problem
-    extra = [name for name in got.mutated if name not in expected.mutated]
-    if extra:
-        return (f"modified its input `{extra[0]}` in place; compute new tensors instead "
-                f"(e.g. `h = h + ...`, not `h += ...` or `h[...] = ...`).")
-    problem = compare_values(output_name, got.value, expected.value, tolerance)
-    if problem:
-        return problem
-    for name, expected_grad in expected.grads.items():
-        if expected_grad is None:
-            continue
-        got_grad = got.grads.get(name)
-        if got_grad is None:
-            return (f"no gradient reaches `{name}`: autograd cannot follow your computation "
-                    f"(avoid .detach(), .data, torch.no_grad(), .item() and NumPy inside the function).")
-        problem = compare_tensors(f"gradient of the loss with respect to `{name}`", got_grad, expected_grad,
-                                  grad_tolerance or tolerance)
-        if problem:
-            return problem + " (the outputs agree, so look at how they are computed: autograd differentiates your code.)"
-    return None
-
-
-# ----------------------------------------------------------------------------- a check
-
-
-class Check:
-    """One exercise's check. Subclasses (or instances) provide the three pieces.
-
-    The reference implementation and the known mistakes of a graded part live in ``grader.answers``
-    (the instructor's side, never in the student kit); a check finds them there by its ``name``.
-
-    Attributes:
-        name: the exercise function's name (and the reference's).
-        rules: the forbidden-call rules applied to the student's code.
-        substitutes: helper names bound to trusted versions while the student's code runs.
-        output_name: how messages call the return value, e.g. ``"(outputs, h_n)"``.
-        summary: one line saying what the check tries, printed when it passes.
-    """
-
-    name: str = ""
-    rules: forbidden.Rules = forbidden.REFERENCE_ONLY
-    substitutes: dict = {}
-    output_name: str = "the returned value"
-    tolerance: tuple | None = None
-    grad_tolerance: tuple | None = None
-    summary: str = ""
-
-    def cases(self, seed: int, hidden: bool = False) -> list[Case]:
-        raise NotImplementedError
-
-    def call(self, fn: Callable, case: Case, student: bool, substitutes: dict | None = None) -> Outcome:
-        return call_function(fn, case, student=student, rules=self.rules, substitutes=self.helpers(substitutes))
-
-    def helpers(self, substitutes: dict | None = None) -> dict:
-        """The trusted helpers bound in the student's namespace while their code runs: ``substitutes`` when
-        given (the sandboxed runner passes its stand-ins, see :mod:`grader.integrity.runner`), else the
-        check's own :attr:`substitutes`."""
-        return self.substitutes if substitutes is None else substitutes
-
-    def watching(self, fn, student: bool, substitutes: dict | None = None):
-        """:func:`forbidden.watching` for one call of ``fn``: the student's (``student=True``: the rules
-        and the helpers apply) or trusted code (neither does)."""
-        return forbidden.watching(self.rules if student else None, fn,
-                                  self.helpers(substitutes) if student else None)
-
-    def compare(self, case: Case, got: Outcome, expected: Outcome) -> str | None:
-        return compare_outcomes(case, got, expected, output_name=self.output_name,
-                                tolerance=self.tolerance, grad_tolerance=self.grad_tolerance)
-
-    @property
-    def reference(self) -> Callable:
-        """The reference implementation (``grader.answers``; absent from the student kit)."""
-        from grader import answers
-
-        return answers.reference(self.name)
-
-    def mistakes(self) -> list[Mistake]:
-        """The known mistakes, in the order they are tried (``grader.answers``)."""
-        from grader import answers
-
-        return answers.mistakes(self.name)
-
-    def expected(self, case: Case) -> Outcome:
-        """The reference's outcome on ``case`` (trusted)."""
-        return self.call(self.reference, case, student=False)

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from . import forbidden
-from .core import DTYPE_NAMES, Case, Check, generators, randn
+from .base import Check
+from .core import DTYPE_NAMES, Case, generators, randn
 from .recurrent import BIASES, SEQUENCE_SHAPES, _flags, _random_flags
 
 BIAS_TEXT = {"both": "both biases", "none": "no biases", "ih": "bias_ih only", "hh": "bias_hh only"}

@@ -11,8 +11,9 @@ import math
 import torch
 from torch import nn
 
-from .core import (DTYPE_NAMES, Case, Check, Outcome, compare_errors, compare_tensors, compare_values,
-                   error_record, generators, rand, randn, snapshot)
+from .base import Check
+from .compare import compare_errors, compare_tensors, compare_values
+from .core import DTYPE_NAMES, Case, Outcome, error_record, generators, rand, randn, snapshot
 
 # ----------------------------------------------------------------------------- BridgedEncoderDecoder
 

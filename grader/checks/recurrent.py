@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .core import Case, Check, DTYPE_NAMES, generators, randn
+from .base import Check
+from .core import Case, DTYPE_NAMES, generators, randn
 
 # (B, D, H) for cells, (B, T, D, H) for forward passes: every size equal to 1 somewhere.
 CELL_SHAPES = [(1, 1, 1), (1, 3, 2), (4, 1, 3), (3, 4, 4), (2, 5, 1)]

@@ -21,7 +21,8 @@ from typing import Callable, Iterable
 import torch
 
 from . import forbidden, sources, uses
-from .core import VISIBLE_SEEDS, Case, Check, CheckFailure, ForbiddenCall, Mistake, Outcome
+from .base import Check
+from .core import VISIBLE_SEEDS, Case, CheckFailure, ForbiddenCall, Mistake, Outcome
 
 DIAGNOSED_FAILURES = 4  # enough to tell the mistakes apart, few enough to stay fast
 

@@ -25,7 +25,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from .core import VISIBLE_SEEDS, Case, Check, Mistake, Outcome, case_from_tree, case_tree, outcome_tree, to_outcome
+from .base import Check
+from .core import VISIBLE_SEEDS, Case, Mistake, Outcome, case_from_tree, case_tree, outcome_tree, to_outcome
 
 RECORDED = Path(__file__).with_name("recorded")  # where the student kit keeps the recordings
 FORMAT = 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .core import (DTYPE_NAMES, Case, Check, Outcome, _flatten_tensors, clone_arg, compare_errors, compare_tensors,
-                   compare_values, describe, error_record, generators, mutated_args, randn, snapshot)
+from .base import Check
+from .compare import compare_errors, compare_tensors, compare_values, describe
+from .core import (DTYPE_NAMES, Case, Outcome, _flatten_tensors, clone_arg, error_record, generators, mutated_args,
+                   randn, snapshot)
 
 MODES = ("RNN", "LSTM", "GRU")
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}

@@ -9,8 +9,9 @@ from torch import nn
 from grader import reference as ref
 
 from . import forbidden
-from .core import (DTYPE_NAMES, Case, Check, Outcome, compare_errors, compare_outcomes, compare_values,
-                   error_record, generators, rand, randn, same_tensor_values, snapshot)
+from .base import Check
+from .compare import compare_errors, compare_outcomes, compare_values
+from .core import DTYPE_NAMES, Case, Outcome, error_record, generators, rand, randn, same_tensor_values, snapshot
 from .recurrent import recurrent_cases
 
 # ----------------------------------------------------------------------------- rnn_bptt

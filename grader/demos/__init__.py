@@ -5,8 +5,8 @@
 Every number comes from ``grader.reference``. Each demo is an anywidget that carries the
 frames of its whole control grid (computed in Python when it is made), so it stays
 interactive on a static page with no kernel; with a kernel, every control change is also
-recomputed in Python. ``_widget.py`` has the plumbing, ``static/demo.js`` the drawing,
-and ``python -m grader.demos.bench`` prints timings and sizes.
+recomputed in Python. ``_widget.py`` has the plumbing (``_frames.py`` the frame codec),
+``static/demo.js`` the drawing, and ``python -m grader.demos.bench`` prints timings and sizes.
 """
 
 from ._widget import DemoWidget

@@ -15,8 +15,7 @@ readouts' numbers) for one choice of every control, with ``grader.reference``.
 
 Frames are compact: arrays are quantized (``bits`` = 6 or 12, one or two base64
 characters per number) between a rounded ``lo`` and ``hi``; readouts are kept to six
-significant digits. :func:`decode_array` inverts the quantization (the JavaScript
-``decode`` does the same).
+significant digits (:mod:`._frames` is the codec; the JavaScript ``decode`` inverts it).
 """
 
 from __future__ import annotations
@@ -33,63 +32,16 @@ import numpy as np
 import torch
 import traitlets
 
+from ._frames import decode_array, encode_array
+
 STATIC = Path(__file__).with_name("static")
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_ALPHABET_BYTES = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
-_ALPHABET_INDEX = np.full(128, -1, dtype=np.int64)
-_ALPHABET_INDEX[_ALPHABET_BYTES] = np.arange(64)
 
 # Okabe-Ito, the colour-blind-safe palette of the book's figures.
 COLORS = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
           "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "grey": "#777777"}
 
 
-# --------------------------------------------------------------------------- codec
-
-
-def _round_out(lo, hi):
-    """``lo`` rounded down and ``hi`` rounded up to about four significant digits of the span."""
-    lo, hi = float(lo), float(hi)
-    if not hi - lo > 1e-12 * max(1.0, abs(lo), abs(hi)):
-        pad = 1e-3 * max(1.0, abs(lo))
-        lo, hi = lo - pad, hi + pad
-    step = 10.0 ** (math.floor(math.log10(hi - lo)) - 3)
-    return float(f"{math.floor(lo / step) * step:.6g}"), float(f"{math.ceil(hi / step) * step:.6g}")
-
-
-def encode_array(values, bits=6, lo=None, hi=None):
-    """Quantize an array to ``bits`` (6 or 12) per number, as base64 characters.
-
-    ``lo`` and ``hi`` fix the range (values outside are clipped); by default they are
-    the array's minimum and maximum, rounded outwards. The largest error of a decoded
-    value is half a quantization step, ``(hi - lo) / (2 ** bits - 1) / 2``.
-    """
-    if bits not in (6, 12):
-        raise ValueError(f"bits must be 6 or 12, got {bits}")
-    array = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError("cannot encode NaN or infinite values")
-    lo, hi = _round_out(array.min() if lo is None else lo, array.max() if hi is None else hi)
-    levels = (1 << bits) - 1
-    q = np.rint((np.clip(array, lo, hi) - lo) * (levels / (hi - lo))).astype(np.int64).ravel()
-    digits = q if bits == 6 else np.stack([q >> 6, q & 63], axis=1).ravel()
-    data = _ALPHABET_BYTES[digits].tobytes().decode("ascii")
-    return {"shape": list(array.shape), "lo": lo, "hi": hi, "bits": bits, "data": data}
-
-
-def decode_array(encoded):
-    """The inverse of :func:`encode_array` (up to the quantization): a float64 array."""
-    digits = _ALPHABET_INDEX[np.frombuffer(encoded["data"].encode("ascii"), dtype=np.uint8)]
-    if encoded["bits"] == 12:
-        digits = digits[0::2] * 64 + digits[1::2]
-    levels = (1 << encoded["bits"]) - 1
-    values = encoded["lo"] + digits * ((encoded["hi"] - encoded["lo"]) / levels)
-    return values.reshape(encoded["shape"])
-
-
-def quantization_error(encoded):
-    """The largest possible |decoded - original| of an encoded array (inside its range)."""
-    return (encoded["hi"] - encoded["lo"]) / ((1 << encoded["bits"]) - 1) / 2
+# --------------------------------------------------------------------------- computing frames
 
 
 @contextlib.contextmanager

@@ -168,7 +168,7 @@ def look_alike_section(students: list[str]) -> list[str]:
     return out
 
 
-def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:  # noqa: C901
+def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> str:
     """The whole page."""
     from .inert import CSP_META  # imports nbgrader: only when a report is written
 
@@ -176,69 +176,91 @@ def render(rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str
     for row in rows:
         by_assignment[row.result.assignment].append(row)
     students = sorted({row.result.student for row in rows})
-    statuses = Counter(row.status for row in rows)
-    attention = sorted((row for row in rows if row.status != "ok" and row.result.graded),
-                       key=lambda r: (SEVERITY[r.status], r.result.student, r.result.assignment))
-    absent: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        if not row.result.graded:
-            absent[row.result.assignment].append(row)
     out = ["<!DOCTYPE html>", f'<html lang="en"><head>{CSP_META}<meta charset="utf-8">',
            "<title>Grading report</title>", f"<style>{CSS}</style></head><body>",
            "<h1>Grading report</h1>"]
+    out += overview(rows, specs, students, summary)
+    out += [assignment_section(name, spec, by_assignment.get(name, [])) for name, spec in specs.items()]
+    out += attention_section(rows)
+    out += absent_section(rows)
+    out += look_alike_section(students)
+    out += problems_section(problems)
+    out.append("<h2>Statuses</h2><table><tr><th>status</th><th>meaning</th></tr>")
+    out += [f"<tr><td>{_status(status)}</td><td>{_e(meaning)}</td></tr>" for status, meaning in STATUSES.items()]
+    out.append("</table></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def overview(rows: list[Row], specs: dict[str, AssignmentSpec], students: list[str], summary: dict) -> list[str]:
+    """The counts, the run's facts and limits, a warning for unsandboxed rows, the statuses and the links."""
     facts = [f"{len(students)} students, {len(specs)} assignments, {len(rows)} rows"]
     for key, label in (("graded", "graded in this run"), ("reused", "kept from earlier runs"),
                        ("seconds", "seconds"), ("workers", "workers")):
         if key in summary:
             facts.append(f"{summary[key]} {label}")
-    out.append(f"<p>{_e('; '.join(facts))}.</p>")
+    out = [f"<p>{_e('; '.join(facts))}.</p>"]
     if "limits" in summary:
         out.append(f'<p class="muted">Limits: {_e(summary["limits"])}.</p>')
     unsandboxed = sum(1 for row in rows if row.result.sandboxed is False)
     if unsandboxed:
         out.append(f'<p class="status bad">{unsandboxed} submission(s) were graded WITHOUT a sandbox '
                    f'(--unsandboxed): their code could read files and use the network while it ran.</p>')
+    statuses = Counter(row.status for row in rows)
     out.append("<p>" + " ".join(f"{_status(status)}&nbsp;{count}" for status, count in
                                 sorted(statuses.items(), key=lambda item: SEVERITY[item[0]])) + "</p>")
     out.append("<p>" + " · ".join(f'<a href="#{_e(name)}">{_e(name)}</a>' for name in specs) +
                ' · <a href="#attention">needs attention</a> · <a href="#absent">not submitted</a></p>')
-    for name, spec in specs.items():
-        out.append(assignment_section(name, spec, by_assignment.get(name, [])))
-    out.append(f'<h2 id="attention">Needs attention ({len(attention)} submissions)</h2>')
-    if attention:
-        out.append("<table><tr><th>student</th><th>assignment</th><th>status</th><th>score</th>"
-                   "<th>reason</th><th>feedback</th></tr>")
-        for row in attention:
-            result = row.result
-            out.append(f"<tr><td class='who'>{_e(result.student)}</td><td>{_e(result.assignment)}</td>"
-                       f"<td>{_status(row.status)}</td>"
-                       f"<td class='num'>{format_score(result.total)}/{format_score(result.max_score)}</td>"
-                       f"<td>{_e(row.reason)}</td><td>{_links(result.feedback)}</td></tr>")
-        out.append("</table>")
-    else:
-        out.append('<p class="muted">Nothing: every submission was graded normally.</p>')
-    if absent:
-        count = sum(len(items) for items in absent.values())
-        out.append(f'<h2 id="absent">Not submitted ({count})</h2>')
-        out.append("<p>Students with no folder for an assignment (status <code>missing</code>, zero).</p>"
-                   "<table><tr><th>assignment</th><th>students</th></tr>")
-        for name in sorted(absent):
-            people = []
-            for row in sorted(absent[name], key=lambda r: r.result.student):
-                extra = [note.text for note in row.extra_notes]
-                people.append(_e(row.result.student) + (f' <span class="muted">({_e("; ".join(extra))})</span>'
-                                                        if extra else ""))
-            out.append(f"<tr><td>{_e(name)}</td><td>{', '.join(people)}</td></tr>")
-        out.append("</table>")
-    out += look_alike_section(students)
-    if problems:
-        out.append(f"<h2>Problems with the submissions as a whole ({len(problems)})</h2><ul>")
-        out += [f"<li>{_e(problem)}</li>" for problem in problems]
-        out.append("</ul>")
-    out.append("<h2>Statuses</h2><table><tr><th>status</th><th>meaning</th></tr>")
-    out += [f"<tr><td>{_status(status)}</td><td>{_e(meaning)}</td></tr>" for status, meaning in STATUSES.items()]
-    out.append("</table></body></html>")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def attention_section(rows: list[Row]) -> list[str]:
+    """The graded submissions whose status is not ``ok``, most severe first."""
+    attention = sorted((row for row in rows if row.status != "ok" and row.result.graded),
+                       key=lambda r: (SEVERITY[r.status], r.result.student, r.result.assignment))
+    out = [f'<h2 id="attention">Needs attention ({len(attention)} submissions)</h2>']
+    if not attention:
+        return out + ['<p class="muted">Nothing: every submission was graded normally.</p>']
+    out.append("<table><tr><th>student</th><th>assignment</th><th>status</th><th>score</th>"
+               "<th>reason</th><th>feedback</th></tr>")
+    for row in attention:
+        result = row.result
+        out.append(f"<tr><td class='who'>{_e(result.student)}</td><td>{_e(result.assignment)}</td>"
+                   f"<td>{_status(row.status)}</td>"
+                   f"<td class='num'>{format_score(result.total)}/{format_score(result.max_score)}</td>"
+                   f"<td>{_e(row.reason)}</td><td>{_links(result.feedback)}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+def absent_section(rows: list[Row]) -> list[str]:
+    """Per assignment, the students with no folder for it (nothing when everyone submitted)."""
+    absent: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        if not row.result.graded:
+            absent[row.result.assignment].append(row)
+    if not absent:
+        return []
+    count = sum(len(items) for items in absent.values())
+    out = [f'<h2 id="absent">Not submitted ({count})</h2>',
+           "<p>Students with no folder for an assignment (status <code>missing</code>, zero).</p>"
+           "<table><tr><th>assignment</th><th>students</th></tr>"]
+    for name in sorted(absent):
+        people = [_absent_student(row) for row in sorted(absent[name], key=lambda r: r.result.student)]
+        out.append(f"<tr><td>{_e(name)}</td><td>{', '.join(people)}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+def _absent_student(row: Row) -> str:
+    extra = [note.text for note in row.extra_notes]
+    return _e(row.result.student) + (f' <span class="muted">({_e("; ".join(extra))})</span>' if extra else "")
+
+
+def problems_section(problems: list[str]) -> list[str]:
+    if not problems:
+        return []
+    return [f"<h2>Problems with the submissions as a whole ({len(problems)})</h2><ul>",
+            *(f"<li>{_e(problem)}</li>" for problem in problems), "</ul>"]
 
 
 def write(path: Path, rows: list[Row], specs: dict[str, AssignmentSpec], problems: list[str], summary: dict) -> None:

@@ -251,37 +251,45 @@ def _defines(source: str) -> set[str]:
         if tree else set()
 
 
-def locate(submission_nb, answers: list[SourceAnswer]) -> dict[str, tuple[int, str]]:  # noqa: C901
-    """grade id -> (index of the submission's cell, how it was recognised), for the answers found."""
+def _carries_grade_id(answer: SourceAnswer, cell) -> bool:
+    return nbgrader_meta(cell).get("grade_id") == answer.grade_id
+
+
+def _carries_cell_id(answer: SourceAnswer, cell) -> bool:
+    """For cells without nbgrader metadata: the cell id the release gave the answer cell."""
+    return bool(answer.cell_id) and cell.get("id") == answer.cell_id and not nbgrader_meta(cell).get("grade_id")
+
+
+def _defines_the_names(answer: SourceAnswer, cell) -> bool:
+    """For cells without nbgrader metadata: a function or class the source's answer cell defines."""
+    return bool(answer.names) and not nbgrader_meta(cell).get("grade_id") and \
+        bool(set(answer.names) & _defines(cell_source(cell)))
+
+
+# How an answer cell is recognised, tried in this order over all answers: (how, test, whether an answer
+# already found is skipped). The first pass looks at every answer, as it always has.
+RECOGNITIONS = (("grade_id", _carries_grade_id, False), ("cell id", _carries_cell_id, True),
+                ("defined names", _defines_the_names, True))
+
+
+def locate(submission_nb, answers: list[SourceAnswer]) -> dict[str, tuple[int, str]]:
+    """grade id -> (index of the submission's cell, how it was recognised), for the answers found.
+
+    Each submission cell is taken at most once: by the first recognition (see :data:`RECOGNITIONS`)
+    and, within it, by the first answer that recognises it.
+    """
     cells = submission_nb.get("cells", [])
+    code_cells = [index for index, cell in enumerate(cells) if cell.get("cell_type") == "code"]
     found: dict[str, tuple[int, str]] = {}
     used: set[int] = set()
-    for answer in answers:  # 1. by grade id (the first code cell carrying it)
-        for index, cell in enumerate(cells):
-            if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade_id") == answer.grade_id \
-                    and index not in used:
-                found[answer.grade_id] = (index, "grade_id")
-                used.add(index)
-                break
-    for answer in answers:  # 2. by cell id, for cells without nbgrader metadata
-        if answer.grade_id in found or not answer.cell_id:
-            continue
-        for index, cell in enumerate(cells):
-            if index not in used and cell.get("cell_type") == "code" and cell.get("id") == answer.cell_id \
-                    and not nbgrader_meta(cell).get("grade_id"):
-                found[answer.grade_id] = (index, "cell id")
-                used.add(index)
-                break
-    for answer in answers:  # 3. by the names the source's answer defines
-        if answer.grade_id in found or not answer.names:
-            continue
-        for index, cell in enumerate(cells):
-            if index in used or cell.get("cell_type") != "code" or nbgrader_meta(cell).get("grade_id"):
+    for how, recognises, skip_found in RECOGNITIONS:
+        for answer in answers:
+            if skip_found and answer.grade_id in found:
                 continue
-            if set(answer.names) & _defines(cell_source(cell)):
-                found[answer.grade_id] = (index, "defined names")
+            index = next((i for i in code_cells if i not in used and recognises(answer, cells[i])), None)
+            if index is not None:
+                found[answer.grade_id] = (index, how)
                 used.add(index)
-                break
     return found
 
 

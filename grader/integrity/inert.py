@@ -111,52 +111,46 @@ def _target_problem(target, scope: Scope) -> str | None:
     return None
 
 
-def _expression_problem(node, scope: Scope, in_call=False) -> str | None:  # noqa: C901
+def _expression_problem(node, scope: Scope, in_call=False) -> str | None:
     """Why ``node`` is not an inert expression, or ``None``. ``in_call``: an argument of a call."""
-
-    def first(nodes, inner_call=in_call):
-        return next((p for p in (_expression_problem(n, scope, inner_call) for n in nodes if n is not None) if p),
-                    None)
-
-    if isinstance(node, ast.Constant):
-        return None
-    if isinstance(node, ast.Name):
-        return f"it uses {node.id}" if node.id.startswith("__") else None
-    if isinstance(node, ast.Attribute):
-        return f"it reads .{node.attr}" if node.attr.startswith("__") else first([node.value])
-    if isinstance(node, ast.Subscript):
-        return first([node.value, node.slice])
-    if isinstance(node, ast.Slice):
-        return first([node.lower, node.upper, node.step])
-    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        return first(node.elts)
-    if isinstance(node, ast.Starred):
-        return first([node.value])
-    if isinstance(node, ast.Dict):
-        return first(node.keys + node.values)
-    if isinstance(node, ast.BinOp):
-        return first([node.left, node.right])
-    if isinstance(node, ast.UnaryOp):
-        return first([node.operand])
-    if isinstance(node, (ast.BoolOp, ast.JoinedStr)):
-        return first(node.values)
-    if isinstance(node, ast.Compare):
-        return first([node.left, *node.comparators])
-    if isinstance(node, ast.IfExp):
-        return first([node.test, node.body, node.orelse])
-    if isinstance(node, ast.FormattedValue):
-        return first([node.value, node.format_spec])
-    if isinstance(node, ast.Lambda):
-        if in_call:
-            return "it passes a lambda to a call (the call could run it)"
-        return first(node.args.defaults + node.args.kw_defaults)
-    if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-        elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-        loops = [part for gen in node.generators for part in (gen.iter, *gen.ifs)]
-        return first(elements + loops)
-    if isinstance(node, ast.Call):
-        return _call_problem(node, scope)
+    for kind in type(node).__mro__:  # the table's entry for the node's class (or a base class)
+        check = _EXPRESSIONS.get(kind)
+        if check is not None:
+            return check(node, scope, in_call)
     return f"it is not a plain expression ({type(node).__name__})"
+
+
+def _first_problem(nodes, scope: Scope, in_call: bool) -> str | None:
+    """The problem of the first of ``nodes`` (``None`` entries skipped) that is not inert."""
+    return next((p for p in (_expression_problem(n, scope, in_call) for n in nodes if n is not None) if p), None)
+
+
+def _inert_parts(parts):
+    """The check of an expression that is inert when all its ``parts(node)`` are."""
+    def check(node, scope: Scope, in_call: bool) -> str | None:
+        return _first_problem(parts(node), scope, in_call)
+
+    return check
+
+
+def _name_problem(node: ast.Name, scope: Scope, in_call: bool) -> str | None:
+    return f"it uses {node.id}" if node.id.startswith("__") else None
+
+
+def _attribute_problem(node: ast.Attribute, scope: Scope, in_call: bool) -> str | None:
+    return f"it reads .{node.attr}" if node.attr.startswith("__") else _first_problem([node.value], scope, in_call)
+
+
+def _lambda_problem(node: ast.Lambda, scope: Scope, in_call: bool) -> str | None:
+    """A lambda's body runs only when it is called: its defaults must be inert, and no call may receive it."""
+    if in_call:
+        return "it passes a lambda to a call (the call could run it)"
+    return _first_problem(node.args.defaults + node.args.kw_defaults, scope, in_call)
+
+
+def _comprehension_parts(node) -> list:
+    elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+    return elements + [part for gen in node.generators for part in (gen.iter, *gen.ifs)]
 
 
 def _call_problem(node: ast.Call, scope: Scope) -> str | None:
@@ -179,7 +173,35 @@ def _call_problem(node: ast.Call, scope: Scope) -> str | None:
     inner = [*node.args, *(k.value for k in node.keywords)]
     lambdas_allowed = dotted in ("functools.partial", "functools.partialmethod", "collections.defaultdict",
                                  "dataclasses.field")
-    return next((p for p in (_expression_problem(n, scope, in_call=not lambdas_allowed) for n in inner) if p), None)
+    return _first_problem(inner, scope, in_call=not lambdas_allowed)
+
+
+# node class -> the check of an expression of that class (any other class is not a plain expression)
+_EXPRESSIONS = {
+    ast.Constant: lambda node, scope, in_call: None,
+    ast.Name: _name_problem,
+    ast.Attribute: _attribute_problem,
+    ast.Subscript: _inert_parts(lambda node: [node.value, node.slice]),
+    ast.Slice: _inert_parts(lambda node: [node.lower, node.upper, node.step]),
+    ast.Tuple: _inert_parts(lambda node: node.elts),
+    ast.List: _inert_parts(lambda node: node.elts),
+    ast.Set: _inert_parts(lambda node: node.elts),
+    ast.Starred: _inert_parts(lambda node: [node.value]),
+    ast.Dict: _inert_parts(lambda node: node.keys + node.values),
+    ast.BinOp: _inert_parts(lambda node: [node.left, node.right]),
+    ast.UnaryOp: _inert_parts(lambda node: [node.operand]),
+    ast.BoolOp: _inert_parts(lambda node: node.values),
+    ast.JoinedStr: _inert_parts(lambda node: node.values),
+    ast.Compare: _inert_parts(lambda node: [node.left, *node.comparators]),
+    ast.IfExp: _inert_parts(lambda node: [node.test, node.body, node.orelse]),
+    ast.FormattedValue: _inert_parts(lambda node: [node.value, node.format_spec]),
+    ast.Lambda: _lambda_problem,
+    ast.ListComp: _inert_parts(_comprehension_parts),
+    ast.SetComp: _inert_parts(_comprehension_parts),
+    ast.GeneratorExp: _inert_parts(_comprehension_parts),
+    ast.DictComp: _inert_parts(_comprehension_parts),
+    ast.Call: lambda node, scope, in_call: _call_problem(node, scope),
+}
 
 
 def bound_names(node: ast.stmt) -> list[str]:

@@ -11,7 +11,7 @@ for (let i = 0; i < ALPHABET.length; i++) DIGIT[ALPHABET.charCodeAt(i)] = i;
 
 const SVG = "http://www.w3.org/2000/svg";
 
-/** Numbers of an encoded array (see encode_array in _widget.py), as a Float64Array. */
+/** Numbers of an encoded array (see encode_array in _frames.py), as a Float64Array. */
 export function decode(encoded) {
   const { data, bits, lo, hi } = encoded;
   const width = bits === 12 ? 2 : 1;
