@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader.sandbox.forkserver import ForkServer
+
 from . import confine, sandbox
 from .frames import read_frames
 
@@ -198,98 +200,27 @@ class RunnerTemplate:
                               caps=("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"))
         command = box.command([sandbox.python_in_sandbox(), "-I", "-c", TEMPLATE_BOOT.format(lib=sandbox.LIB),
                                "/jobs"])
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env=box.environment(), start_new_session=True)
-        self.replies: queue.Queue = queue.Queue()
-        self.children: dict[int, "ForkedRunner"] = {}
-        self.exited: dict[int, int] = {}
-        self.ready: bool | None = None
-        self.problem = ""
-        self._lock = threading.Lock()         # the registry of children
-        self._spawn_lock = threading.Lock()   # one request and its answer at a time
-        self._write_lock = threading.Lock()   # whole lines on the template's stdin
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "exited" in message:
-                pid, status = int(message["exited"]), int(message["status"])
-                with self._lock:
-                    child = self.children.pop(pid, None)
-                    if child is None:  # it ended before it was registered
-                        self.exited[pid] = status
-                if child is not None:
-                    child.ended(status)
-            else:
-                self.replies.put(message)
-        self.replies.put({"eof": True})
-        with self._lock:
-            children, self.children = list(self.children.values()), {}
-        for child in children:
-            child.ended(None)
+        self.server = ForkServer(command, box.environment(), name="runner template")
 
     def wait_ready(self, timeout: float) -> bool:
-        if self.ready is None:
-            try:
-                message = self.replies.get(timeout=timeout)
-            except queue.Empty:
-                message = {"ready": False, "reason": f"not ready within {timeout:g} s"}
-            self.ready = bool(message.get("ready"))
-            self.problem = message.get("reason") or ("it ended" if message.get("eof") else "")
-            if not self.ready:
-                self.close()
-        return self.ready
+        return self.server.wait_ready(timeout)
+
+    @property
+    def problem(self) -> str:
+        return self.server.problem
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None and self.ready is not False
-
-    def _send(self, message: dict) -> None:
-        with self._write_lock:
-            self.process.stdin.write((json.dumps(message) + "\n").encode())
-            self.process.stdin.flush()
+        return self.server.alive
 
     def spawn(self, child: "ForkedRunner", request: dict) -> int:
-        with self._spawn_lock:
-            self._send(request)
-            try:
-                message = self.replies.get(timeout=30)
-            except queue.Empty:
-                message = {}
-        if "pid" not in message:
-            raise RuntimeError(f"the runner template could not fork ({message.get('error', 'no answer')})")
-        pid = int(message["pid"])
-        with self._lock:
-            status = self.exited.pop(pid, "running")
-            if status == "running":
-                self.children[pid] = child
-        if status != "running":
-            child.ended(status)
-        return pid
+        return self.server.spawn(request, on_exit=child.ended)
 
     def kill(self, pid: int) -> None:
-        try:
-            self._send({"kill": pid})
-        except (OSError, ValueError):
-            pass
+        self.server.kill(pid)
 
     def close(self) -> None:
-        try:
-            self.process.stdin.close()
-        except (OSError, ValueError):
-            pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        self.server.close(grace=2.0)
 
 
 class ForkedRunner(RunnerProcess):

@@ -243,13 +243,37 @@ def _copy(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
+def _lib_files(kind: str) -> tuple[list[tuple[Path, str]], dict[str, str]]:
+    """``(files copied: (source, path in the library), files written: path -> text)`` of a library."""
+    integrity = Path(__file__).parent
+    copied = [(PACKAGE / "__init__.py", "grader/__init__.py")]
+    written = {}
+    if kind in ("template", "runner"):  # the fork server of both templates, the confinement of their children
+        copied += [(PACKAGE / "sandbox" / name, f"grader/sandbox/{name}") for name in ("__init__.py", "forkserver.py")]
+        copied += [(integrity / "confine.py", "grader/integrity/confine.py"),
+                   (PACKAGE / "grading" / "limits.py", "grader/grading/limits.py")]
+    if kind in ("kernel", "template"):
+        written["grader/checks/__init__.py"] = KERNEL_CHECKS
+    if kind == "template":  # the kernel template (grader.grading.zygote)
+        copied += [(PACKAGE / "grading" / name, f"grader/grading/{name}") for name in ("__init__.py", "zygote.py")]
+        written["grader/integrity/__init__.py"] = '"""The isolation of forked kernels."""\n'
+    if kind == "runner":
+        copied += [(path, f"grader/checks/{path.name}") for path in sorted((PACKAGE / "checks").glob("*.py"))]
+        copied += [(integrity / "runner.py", "grader/integrity/runner.py"), (PACKAGE / "codec.py", "grader/codec.py"),
+                   (integrity / "stand_ins.py", "grader/reference/stand_ins.py")]
+        written["grader/integrity/__init__.py"] = '"""The sandboxed side of the verification."""\n'
+        written["grader/reference/__init__.py"] = REFERENCE_STUB
+    return copied, written
+
+
 def build_lib(kind: str) -> str:
     """A host folder holding the filtered ``grader`` package for a sandbox; built once per process.
 
     ``"runner"``: ``grader/__init__.py``, ``grader/codec.py``, ``grader/checks/`` (the ``call`` steps the
     runner needs), ``grader/integrity/`` (the runner only) and, as ``grader/reference/``, a stub
     whose every name raises, plus ``stand_ins.py``. ``"kernel"``: ``grader/__init__.py`` and a
-    ``grader/checks`` whose ``check`` only prints a receipt (:data:`KERNEL_CHECKS`).
+    ``grader/checks`` whose ``check`` only prints a receipt (:data:`KERNEL_CHECKS`). ``"template"``:
+    the kernel's, with the kernel template. The templates' have the fork server and the confinement.
     """
     if kind not in ("runner", "kernel", "template"):
         raise ValueError(kind)
@@ -258,33 +282,12 @@ def build_lib(kind: str) -> str:
             return _LIBS[kind]
         root = Path(tempfile.mkdtemp(prefix=f"hidden-state-{kind}-lib-"))
         atexit.register(shutil.rmtree, root, True)
-        package = root / "grader"
-        _copy(PACKAGE / "__init__.py", package / "__init__.py")
-        if kind in ("kernel", "template"):
-            (package / "checks").mkdir(parents=True)
-            (package / "checks" / "__init__.py").write_text(KERNEL_CHECKS, encoding="utf-8")
-        if kind == "template":  # the kernel template (grader.grading.zygote) and the isolation of its kernels
-            _copy(PACKAGE / "grading" / "__init__.py", package / "grading" / "__init__.py")
-            _copy(PACKAGE / "grading" / "zygote.py", package / "grading" / "zygote.py")
-            (package / "integrity").mkdir(parents=True)
-            (package / "integrity" / "__init__.py").write_text('"""The isolation of forked kernels."""\n',
-                                                               encoding="utf-8")
-            _copy(Path(__file__).with_name("confine.py"), package / "integrity" / "confine.py")
-            _copy(PACKAGE / "grading" / "limits.py", package / "grading" / "limits.py")
-        if kind == "runner":
-            for path in sorted((PACKAGE / "checks").glob("*.py")):
-                _copy(path, package / "checks" / path.name)
-            integrity = Path(__file__).parent
-            (package / "integrity").mkdir(parents=True)
-            (package / "integrity" / "__init__.py").write_text('"""The sandboxed side of the verification."""\n',
-                                                               encoding="utf-8")
-            for name in ("runner.py", "confine.py"):
-                _copy(integrity / name, package / "integrity" / name)
-            _copy(PACKAGE / "codec.py", package / "codec.py")
-            _copy(PACKAGE / "grading" / "limits.py", package / "grading" / "limits.py")  # for confine.py
-            (package / "reference").mkdir(parents=True)
-            (package / "reference" / "__init__.py").write_text(REFERENCE_STUB, encoding="utf-8")
-            _copy(integrity / "stand_ins.py", package / "reference" / "stand_ins.py")
+        copied, written = _lib_files(kind)
+        for source, target in copied:
+            _copy(source, root / target)
+        for target, text in written.items():
+            (root / target).parent.mkdir(parents=True, exist_ok=True)
+            (root / target).write_text(text, encoding="utf-8")
         compileall.compile_dir(str(root), quiet=2, workers=1)
         for directory, _, files in os.walk(root):
             os.chmod(directory, 0o755)
