@@ -57,7 +57,7 @@ def test_children_are_forked_reported_and_killed():
         ended = threading.Event()
         seen = []
         sleeper = server.spawn({"sleep": 60}, on_exit=lambda status: (seen.append(status), ended.set()))
-        assert os.getsid(sleeper) == sleeper  # a session of its own
+        assert _wait(lambda: os.getsid(sleeper) == sleeper)  # a session of its own
         server.kill(sleeper)
         assert ended.wait(10) and seen == [-signal.SIGKILL]
         server.process.stdin.write(b"not json\n")

@@ -11,7 +11,7 @@ code never sees another submission's interpreter. Two things keep that cheap:
 
 The seam for a sandbox is :class:`KernelLauncher`: it turns the kernel command jupyter_client
 builds (``python -m ipykernel_launcher -f CONNECTION_FILE ...``) into the command actually run.
-:class:`LimitedLauncher` prefixes the resource-limit wrapper (:mod:`grader.grading.limits`); a
+:class:`LimitedLauncher` prefixes the resource-limit wrapper (:mod:`grader.sandbox.limits`); a
 bubblewrap launcher would return ``["bwrap", ..., "--", *limited_command]``. The grader talks to
 the kernel only through the connection file's ZeroMQ sockets and signals its process group.
 """
@@ -31,11 +31,11 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Any as AnyTrait
 
+from grader.sandbox.bubblewrap import LIMITS_SCRIPT, ResourceLimits
 from grader.sandbox.forkserver import ForkServer
 
 from . import lifeline
 
-LIMITS_SCRIPT = Path(__file__).with_name("limits.py")
 
 
 class KernelLauncher:
@@ -72,22 +72,25 @@ class KernelLauncher:
 
 @dataclass
 class LimitedLauncher(KernelLauncher):
-    """Start the kernel through :mod:`grader.grading.limits` with memory, CPU and file-size limits."""
+    """Start the kernel through :mod:`grader.sandbox.limits` with memory, CPU and file-size limits."""
 
     memory_bytes: int | None = None
     cpu_seconds: int | None = None
     file_bytes: int | None = None
     inner: KernelLauncher = field(default_factory=KernelLauncher)
 
+    @classmethod
+    def of(cls, resources: ResourceLimits, **kw) -> "LimitedLauncher":
+        return cls(memory_bytes=resources.memory_bytes, cpu_seconds=resources.cpu_seconds,
+                   file_bytes=resources.file_bytes, **kw)
+
+    def resources(self) -> ResourceLimits:
+        return ResourceLimits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds, file_bytes=self.file_bytes,
+                              processes=None, open_files=None)
+
     def wrap(self, command: list[str]) -> list[str]:
-        limits = []
-        if self.memory_bytes:
-            limits.append(f"--as={int(self.memory_bytes)}")
-        if self.cpu_seconds:
-            limits.append(f"--cpu={int(self.cpu_seconds)}")
-        if self.file_bytes:
-            limits.append(f"--fsize={int(self.file_bytes)}")
-        return self.inner.wrap([sys.executable, "-I", "-S", str(LIMITS_SCRIPT), *limits, "--", *command])
+        options = self.resources().confine_options()
+        return self.inner.wrap([sys.executable, "-I", "-S", str(LIMITS_SCRIPT), *options, "--", *command])
 
     def prepare(self, km) -> None:
         self.inner.prepare(km)

@@ -12,7 +12,7 @@ The template is a fork server (:mod:`grader.sandbox.forkserver`: its protocol, f
 the children's sessions and death signal); this module gives it the preload and the child
 function. A request is ``{"connection_file", "cwd", "env", "log", "arguments"}``, and
 ``"isolate"`` when the template runs in a sandbox (see
-:meth:`grader.integrity.sandbox.SandboxKernelLauncher.fork_request`). If the template cannot fork
+:meth:`grader.sandbox.kernel_launcher.SandboxKernelLauncher.fork_request`). If the template cannot fork
 safely (e.g. an import started a thread), the worker starts kernels the usual way.
 
 Run as ``python -m grader.grading.zygote [--preload MODULE ...] [--as N] [--cpu S] [--fsize N]``,
@@ -28,7 +28,7 @@ import os
 import resource
 import sys
 
-from grader.grading.limits import apply as apply_limits
+from grader.sandbox.limits import apply as apply_limits
 from grader.sandbox import forkserver
 
 
@@ -61,7 +61,7 @@ def start_kernel(request: dict, limits: dict) -> None:
     apply_limits(limits)
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # while it may (before isolate)
     if request.get("isolate"):  # in a sandbox: a sandbox of its own for this kernel, then drop privileges
-        from grader.integrity.confine import isolate
+        from grader.sandbox.confine import isolate
 
         box = request["isolate"]
         isolate(box["uid"], box["tmp_bytes"], limits=box.get("limits"), own=box["own"], shared=box["shared"])

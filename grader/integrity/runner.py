@@ -1,6 +1,6 @@
 """The sandboxed runner: calls the student's functions on the trusted side's cases, returns plain data.
 
-Started by :mod:`grader.integrity.runners` inside a sandbox (:mod:`grader.integrity.sandbox`) as
+Started by :mod:`grader.integrity.runners` inside a sandbox (:mod:`grader.sandbox`) as
 ``python -I -c "...; runner.main()" JOB``, it
 
 1. imports torch and the checks' ``call`` steps (from the sandbox's filtered package, where
@@ -213,7 +213,7 @@ def main(argv=None) -> None:
 def _child(request: dict, jobs_root: str, guard: Guard) -> None:
     """In a forked child (see :func:`grader.sandbox.forkserver.serve`): a sandbox of its own
     (confine.isolate), then the job. Never returns: 70 if the sandbox could not be set up, 71 if the job broke."""
-    from grader.integrity import confine
+    from grader.sandbox import confine
 
     try:
         null = os.open(os.devnull, os.O_RDWR)

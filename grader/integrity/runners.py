@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader.sandbox import bubblewrap, confine
 from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.library import build_lib
 
-from . import confine, sandbox
 from .frames import read_frames
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class RunnerProcess:
 
     def __init__(self, settings: VerifySettings, base: Path):
         self.settings = settings
-        self.job = sandbox.make_private_dir(base, prefix="job-", mode=0o755)
+        self.job = bubblewrap.make_private_dir(base, prefix="job-", mode=0o755)
         self.events: queue.Queue = queue.Queue()
         self.stderr = b""
         read_fd, write_fd = os.pipe()
@@ -74,20 +75,20 @@ class RunnerProcess:
 
     def _command(self, write_fd: int) -> tuple[list, dict]:
         """The command line and environment of a runner sending its frames on ``write_fd``: in a
-        sandbox, or (where allowed) only confined by :mod:`.confine`'s limits."""
+        sandbox, or (where allowed) only confined by :mod:`grader.sandbox.confine`'s limits."""
         settings = self.settings
-        lib = sandbox.build_lib("runner")
+        lib = build_lib("runner")
         env = dict(RUNNER_ENV)
         if settings.sandboxed:
-            box = sandbox.Sandbox(ro=[(str(self.job), "/job")], lib=lib, limits=settings.limits, env=env,
+            box = bubblewrap.Sandbox(ro=[(str(self.job), "/job")], lib=lib, limits=settings.limits, env=env,
                                   protect=settings.protect)
-            command = box.command([sandbox.python_in_sandbox(), "-I", "-c", BOOT.format(lib=sandbox.LIB), "/job",
+            command = box.command([bubblewrap.python_in_sandbox(), "-I", "-c", BOOT.format(lib=bubblewrap.LIB), "/job",
                                    str(write_fd)])
             return command, box.environment()
         options = [o for o in settings.limits.confine_options() if not o.startswith("--nproc")]
-        command = [sys.executable, "-I", "-S", str(sandbox.CONFINE), *options, "--",
+        command = [sys.executable, "-I", "-S", str(bubblewrap.CONFINE), *options, "--",
                    sys.executable, "-I", "-c", BOOT.format(lib=lib), str(self.job), str(write_fd)]
-        return command, {**sandbox.Sandbox(env=env).environment(), "HOME": str(self.job)}
+        return command, {**bubblewrap.Sandbox(env=env).environment(), "HOME": str(self.job)}
 
     def _read_frames(self) -> None:
         read_frames(self._channel, self.settings.max_output_bytes, self.events)
@@ -191,14 +192,14 @@ class RunnerTemplate:
         self.jobs = base / "jobs"
         self.jobs.mkdir(mode=0o755, exist_ok=True)
         os.chmod(self.jobs, 0o755)
-        lib = sandbox.build_lib("runner")
-        limits = sandbox.Limits(memory_bytes=settings.limits.memory_bytes, cpu_seconds=None, file_bytes=None,
+        lib = build_lib("runner")
+        limits = bubblewrap.ResourceLimits(memory_bytes=settings.limits.memory_bytes, cpu_seconds=None, file_bytes=None,
                                 processes=None, open_files=settings.limits.open_files,
                                 tmp_bytes=settings.limits.tmp_bytes)
-        box = sandbox.Sandbox(ro=[(str(self.jobs), "/jobs")], lib=lib, limits=limits, env=dict(RUNNER_ENV),
+        box = bubblewrap.Sandbox(ro=[(str(self.jobs), "/jobs")], lib=lib, limits=limits, env=dict(RUNNER_ENV),
                               protect=settings.protect, uid=None, dirs=["/job", confine.OLD_TMP],
                               caps=("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"))
-        command = box.command([sandbox.python_in_sandbox(), "-I", "-c", TEMPLATE_BOOT.format(lib=sandbox.LIB),
+        command = box.command([bubblewrap.python_in_sandbox(), "-I", "-c", TEMPLATE_BOOT.format(lib=bubblewrap.LIB),
                                "/jobs"])
         self.server = ForkServer(command, box.environment(), name="runner template")
 
@@ -229,7 +230,7 @@ class ForkedRunner(RunnerProcess):
     def __init__(self, settings: VerifySettings, template: RunnerTemplate):
         self.settings = settings
         self.template = template
-        self.job = sandbox.make_private_dir(template.jobs, prefix="job-", mode=0o755)
+        self.job = bubblewrap.make_private_dir(template.jobs, prefix="job-", mode=0o755)
         self.events = queue.Queue()
         self.stderr = b""
         self.pid: int | None = None
@@ -250,12 +251,8 @@ class ForkedRunner(RunnerProcess):
     def start(self, plan: dict, bundles: dict) -> None:
         self.write_job(plan, bundles, keep=("channel",))
         threading.Thread(target=self._read_frames, daemon=True).start()
-        limits = {}
-        for option in self.settings.limits.confine_options():
-            name, _, value = option.partition("=")
-            limits[name] = int(value)
-        request = {"job": self.job.name, "uid": sandbox.fresh_uid(), "tmp_bytes": self.settings.limits.tmp_bytes,
-                   "limits": limits}
+        request = {"job": self.job.name, "uid": bubblewrap.fresh_uid(), "tmp_bytes": self.settings.limits.tmp_bytes,
+                   "limits": self.settings.limits.options()}
         try:
             self.pid = self.template.spawn(self, request)
         except (RuntimeError, OSError, ValueError) as exc:
