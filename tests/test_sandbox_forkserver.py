@@ -90,3 +90,13 @@ def test_a_server_whose_preload_starts_a_thread_is_not_ready():
         raise AssertionError("a closed server forked")
     except RuntimeError as exc:
         assert "test server" in str(exc)
+
+
+def test_exit_statuses_are_described_once():
+    from grader.sandbox.exits import describe_status, signal_name
+
+    assert signal_name(-signal.SIGKILL) == "SIGKILL" and signal_name(-99) == "signal 99"
+    assert describe_status(3) == "it exited with code 3"
+    assert describe_status(-signal.SIGXCPU) == "it used up its CPU time"
+    assert describe_status(-signal.SIGKILL) == "it was killed (out of time or memory)"
+    assert describe_status(-signal.SIGSEGV) == "it was killed by SIGSEGV"

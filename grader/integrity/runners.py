@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.sandbox import bubblewrap, confine
+from grader.sandbox.exits import describe_status
 from grader.sandbox.forkserver import ForkServer
 from grader.sandbox.library import build_lib
 
@@ -39,18 +40,6 @@ TEMPLATE_BOOT = ("import sys; sys.path.insert(0, {lib!r}); from grader.integrity
                  "sys.exit(template_main())")
 RUNNER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
               "MPLBACKEND": "Agg"}
-
-
-def describe_status(status: int) -> str:
-    """Why a runner ended, from its exit status (negative: killed by that signal)."""
-    if status >= 0:
-        return f"it exited with code {status}"
-    try:
-        name = signal.Signals(-status).name
-    except ValueError:
-        name = f"signal {-status}"
-    return {"SIGXCPU": "it used up its CPU time", "SIGXFSZ": "it wrote a file larger than allowed",
-            "SIGKILL": "it was killed (out of time or memory)"}.get(name, f"it was killed by {name}")
 
 
 class RunnerProcess:
