@@ -109,9 +109,9 @@ def tools_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    from grader.integrity import sandbox
+    from grader.sandbox import availability
 
-    if not sandbox.available() and not env.get("CI"):
+    if not availability.available() and not env.get("CI"):
         # nbgrader_config.py grades in a bubblewrap sandbox; where there is none (and not under CI,
         # which installs it), grade unsandboxed rather than refuse.
         env["HIDDEN_STATE_UNSANDBOXED"] = "1"

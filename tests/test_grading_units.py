@@ -607,7 +607,7 @@ def test_hidden_tests_and_tracebacks_never_reach_the_feedback():
 
 
 def test_limits_wrapper_caps_memory_and_forbids_core_dumps():
-    script = ROOT / "grader" / "grading" / "limits.py"
+    script = ROOT / "grader" / "sandbox" / "limits.py"
     code = ("import resource\ntry:\n    bytearray(3 * 2**30)\nexcept MemoryError:\n    print('MemoryError')\n"
             "print(resource.getrlimit(resource.RLIMIT_CORE)[0], resource.getrlimit(resource.RLIMIT_CPU)[0])")
     out = subprocess.run([sys.executable, "-I", "-S", str(script), f"--as={2**30}", "--cpu", "30", "--",

@@ -18,7 +18,8 @@ import torch
 
 from grader.checks import CHECKS, forbidden, run_check
 from grader.checks.core import VISIBLE_SEEDS
-from grader.integrity import sandbox, static
+from grader.integrity import static
+from grader.sandbox import availability
 from grader.integrity.definitions import Definitions, extract, reduce_cell, scope_of
 from grader.integrity.judge import passed_in_notebook
 from grader.integrity.plan import plan_parts
@@ -27,7 +28,7 @@ from exercise_helpers import define, source_notebook
 from hostile.honest import VARIANTS, answers, notebook, passes_only_in_the_notebook
 from tampering._notebooks import cell, insert_after
 
-needs_sandbox = pytest.mark.skipif(not sandbox.available(), reason="no sandbox here")
+needs_sandbox = pytest.mark.skipif(not availability.available(), reason="no sandbox here")
 
 
 def _parts(assignment: str) -> list[str]:

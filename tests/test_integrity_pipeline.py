@@ -20,7 +20,7 @@ import pytest
 import tampering
 from exercise_helpers import ASSIGNMENTS, release_notebook, source_notebook
 from grader.grading.results import read_grades_csv
-from grader.integrity import sandbox
+from grader.sandbox import availability
 
 import grading_class as g
 
@@ -38,9 +38,9 @@ def grade(submissions: Path, out: Path, *args: str, env=None) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Every attack and one honest solution per assignment, graded in one run: (rows, report text)."""
-    if not sandbox.available():
-        pytest.skip(f"no sandbox here: {sandbox.unavailable_reason()}") if not os.environ.get("CI") else \
-            pytest.fail(f"CI must have a sandbox: {sandbox.unavailable_reason()}")
+    if not availability.available():
+        pytest.skip(f"no sandbox here: {availability.unavailable_reason()}") if not os.environ.get("CI") else \
+            pytest.fail(f"CI must have a sandbox: {availability.unavailable_reason()}")
     tmp = tmp_path_factory.mktemp("pipeline-corpus")
     submissions = [g.Submission(HONEST, a, {f"{a}.ipynb": g.dumps(source_notebook(a))}, 0, "ok") for a in ASSIGNMENTS]
     for attack in ATTACKS:

@@ -1,4 +1,4 @@
-"""grader.integrity.sandbox: what code inside the sandbox can and cannot do, tried for real with bubblewrap.
+"""grader.sandbox: what code inside the sandbox can and cannot do, tried for real with bubblewrap.
 
 These run real ``bwrap`` sandboxes (a plain interpreter starts in about 0.1 s). Without bubblewrap
 they skip, except under CI (``CI=true``), where ``.ci/run`` installs it and they must run.
@@ -15,22 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from grader.integrity import confine, sandbox
-from grader.integrity.sandbox import Limits, Sandbox
+from grader.sandbox import availability, bubblewrap, confine
+from grader.sandbox.bubblewrap import ResourceLimits as Limits, Sandbox
+from grader.sandbox.kernel_launcher import SandboxKernelLauncher
+from grader.sandbox.library import build_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 
-if not sandbox.available():
+if not availability.available():
     if os.environ.get("CI"):
-        pytest.fail(f"CI must run the sandbox tests: {sandbox.unavailable_reason()}", pytrace=False)
-    pytest.skip(f"no sandbox here: {sandbox.unavailable_reason()}", allow_module_level=True)
+        pytest.fail(f"CI must run the sandbox tests: {availability.unavailable_reason()}", pytrace=False)
+    pytest.skip(f"no sandbox here: {availability.unavailable_reason()}", allow_module_level=True)
 
 
 def run(code: str, box: Sandbox | None = None, timeout: float = 60, **env) -> subprocess.CompletedProcess:
-    box = box or Sandbox(lib=sandbox.build_lib("runner"), limits=Limits(cpu_seconds=30))
+    box = box or Sandbox(lib=build_lib("runner"), limits=Limits(cpu_seconds=30))
     box.env.update(env)
-    command = box.command([sandbox.python_in_sandbox(), "-I", "-c",
-                           f"import sys; sys.path.insert(0, {sandbox.LIB!r})\n" + textwrap.dedent(code)])
+    command = box.command([bubblewrap.python_in_sandbox(), "-I", "-c",
+                           f"import sys; sys.path.insert(0, {bubblewrap.LIB!r})\n" + textwrap.dedent(code)])
     environment = box.environment()
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout)
 
@@ -58,7 +60,7 @@ def test_code_inside_runs_as_an_unprivileged_user_without_capabilities_network_o
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     uid, gid, groups = lines[0].split(" ", 2)
-    assert int(uid) >= sandbox.UID_BASE and uid == gid and groups == "[]"
+    assert int(uid) >= bubblewrap.UID_BASE and uid == gid and groups == "[]"
     assert lines[1] == "['0000000000000000', '0000000000000000', '1']"
     assert "HIDDEN_STATE_TEST_SECRET" not in lines[2] and "HOME" in lines[2]
     assert lines[3].startswith("network: no")
@@ -85,11 +87,11 @@ def test_the_course_the_reference_and_other_files_are_not_visible():
     visible = dict(line.split(" ", 1) for line in lines[:9])
     # A folder may exist only as a parent of the Python installation or virtual environment bound in
     # (e.g. /root for a user-installed Python, the repository for a .venv inside it), holding nothing else.
-    python_dirs, _ = sandbox.python_binds()
+    python_dirs, _ = bubblewrap.python_binds()
     for path, seen in visible.items():
         leading = sorted({d[len(path) + 1:].split("/")[0] for d in python_dirs if d.startswith(path + "/")})
         assert seen == (str(leading) if leading else "False"), (path, seen)
-    assert lines[9] == f"{sandbox.LIB}/grader"
+    assert lines[9] == f"{bubblewrap.LIB}/grader"
     assert lines[10] == "['__init__.py', '__pycache__', 'stand_ins.py']"
     assert lines[11].startswith("Unavailable grader.reference.rnn_cell is not available while grading")
     roots_of_python = {d.split("/")[1] for d in python_dirs}
@@ -113,7 +115,7 @@ def test_the_file_system_is_read_only_except_a_small_private_tmp():
             print("tmp: no limit")
         except OSError as exc:
             print("tmp:", exc.strerror)
-    ''', box=Sandbox(lib=sandbox.build_lib("runner"), limits=Limits(cpu_seconds=30, tmp_bytes=16 * 2**20)))
+    ''', box=Sandbox(lib=build_lib("runner"), limits=Limits(cpu_seconds=30, tmp_bytes=16 * 2**20)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["/usr/evil refused", "/opt/hidden-state/lib/grader/evil.py refused",
                                           "/etc/evil refused", "/evil refused", "tmp: No space left on device"]
@@ -165,21 +167,23 @@ def test_memory_cpu_process_and_file_limits_hold():
 
 def test_binds_that_would_expose_the_course_are_refused():
     for path in (ROOT, ROOT / "grader", ROOT / "grader" / "reference", Path("/")):
-        with pytest.raises(sandbox.SandboxError, match="refusing to bind"):
+        with pytest.raises(bubblewrap.SandboxError, match="refusing to bind"):
             Sandbox(ro=[(str(path), "/x")]).command(["true"])
     workspace = ROOT / "tests"
-    with pytest.raises(sandbox.SandboxError):
+    with pytest.raises(bubblewrap.SandboxError):
         Sandbox(ro=[(str(workspace), "/x")], protect=[str(workspace / "x.db")]).command(["true"])
 
 
 def test_the_kernel_library_has_no_reference_and_a_check_that_only_records():
-    lib = Path(sandbox.build_lib("kernel"))
+    lib = Path(build_lib("kernel"))
     assert sorted(p.relative_to(lib).as_posix() for p in lib.rglob("*.py")) == \
         ["grader/__init__.py", "grader/checks/__init__.py"]
-    runner = Path(sandbox.build_lib("runner"))
+    runner = Path(build_lib("runner"))
     assert not (runner / "grader" / "reference" / "cells.py").exists()
-    # of the grading pipeline, only the limits script (which confine.py loads)
-    assert sorted(p.name for p in (runner / "grader" / "grading").glob("*.py")) == ["limits.py"]
+    # nothing of the grading pipeline: the limits script (which confine.py loads) is the sandbox's
+    assert not (runner / "grader" / "grading").exists()
+    assert sorted(p.name for p in (runner / "grader" / "sandbox").glob("*.py")) == \
+        ["__init__.py", "confine.py", "forkserver.py", "limits.py"]
 
 
 def test_confine_parses_its_options():
@@ -189,7 +193,7 @@ def test_confine_parses_its_options():
     for bad in (["--bogus=1", "--", "x"], ["--as"], ["--as=1"], ["--as=x", "--", "y"]):
         with pytest.raises(ValueError):
             confine.parse(bad)
-    result = subprocess.run([sys.executable, "-I", "-S", str(sandbox.CONFINE), "--nope", "--", "true"],
+    result = subprocess.run([sys.executable, "-I", "-S", str(bubblewrap.CONFINE), "--nope", "--", "true"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unknown option" in result.stderr
 
@@ -203,7 +207,7 @@ def test_a_sandboxed_kernel_runs_cells_can_be_interrupted_and_sees_only_the_reco
     from grader.grading.settings import Limits as GradingLimits
 
     # the kernel plain `nbgrader autograde` gets (grader.grading.kernel_source), started the same way
-    supply = KernelSupply(kernel_settings(GradingLimits(), sandbox.SandboxKernelLauncher(), str(ROOT), tmp_path))
+    supply = KernelSupply(kernel_settings(GradingLimits(), SandboxKernelLauncher(), str(ROOT), tmp_path))
     manager = supply.acquire(more=False)
     client = manager.blocking_client()
     client.start_channels()

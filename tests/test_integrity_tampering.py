@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tampering
-from grader.integrity import sandbox
+from grader.sandbox import availability
 
 from exercise_helpers import (ASSIGNMENTS, PARTS, make_course, nbgrader, nbgrader_meta, release_notebook,
                               source_notebook, submit)
@@ -148,7 +148,7 @@ def _reasons(verdict: dict) -> list[str]:
 def test_honest_solutions_keep_full_marks_and_raise_no_suspicion(corpus_graded, assignment):
     honest = corpus_graded[assignment]["students"][HONEST]
     assert honest["scores"] == honest["max"], honest["outputs"]
-    assert honest["verdict"]["sandboxed"] is sandbox.available()
+    assert honest["verdict"]["sandboxed"] is availability.available()
     assert _reasons(honest["verdict"]) == []
     for grade_id, output in honest["outputs"].items():
         assert "cases pass" in output and "trusted grader" in output, grade_id

@@ -11,11 +11,11 @@ import torch
 
 from grader.checks import CHECKS, CheckFailure, run_check
 from grader.checks.core import VISIBLE_SEEDS, Foreign, Outcome, to_outcome
-from grader.integrity import sandbox
 from grader.integrity.judge import counterfeit
 from grader.integrity.plan import VerificationError, plan_parts
 from grader.integrity.verdict import NotebookVerdict
 from grader.integrity.verify import Verifier, VerifySettings
+from grader.sandbox import availability
 
 from exercise_helpers import (ASSIGNMENTS, MUTATIONS, PARTS, define, filled_release, mutated_solution, nbgrader_meta,
                               release_notebook, solution_cells, source_notebook, strip_markers)
@@ -88,7 +88,7 @@ def test_counterfeit_outputs_fail_the_comparison(make, problem):
 
 # ----------------------------------------------------------------------------- slow: real runners
 
-needs_sandbox = pytest.mark.skipif(not sandbox.available(), reason="no sandbox here")
+needs_sandbox = pytest.mark.skipif(not availability.available(), reason="no sandbox here")
 
 
 @pytest.mark.slow
@@ -205,9 +205,9 @@ def test_unsandboxed_verification_works_and_says_so():
 
 
 def test_without_a_sandbox_the_verifier_refuses_unless_told(monkeypatch):
-    monkeypatch.setattr(sandbox, "available", lambda: False)
-    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bwrap is missing")
-    with pytest.raises(sandbox.Unsandboxed, match="bwrap is missing"):
+    monkeypatch.setattr(availability, "available", lambda: False)
+    monkeypatch.setattr(availability, "unavailable_reason", lambda: "bwrap is missing")
+    with pytest.raises(availability.Unsandboxed, match="bwrap is missing"):
         Verifier(VerifySettings())
     Verifier(VerifySettings(sandboxed=False)).close()
     assert json.dumps(NotebookVerdict({}, [], [], False).to_json())

@@ -32,8 +32,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / "dist" / "student-kit"
 ASSIGNMENTS = assignments(ROOT)
-INSTRUCTOR_MODULES = ["grader.answers", "grader.grading", "grader.integrity", "grader.coursework", "grader.kit",
-                      "grader.leaks", "grader.similarity", "grader.release"]
+INSTRUCTOR_MODULES = ["grader.answers", "grader.grading", "grader.integrity", "grader.sandbox", "grader.coursework",
+                      "grader.kit", "grader.leaks", "grader.similarity", "grader.release"]
 
 
 @pytest.fixture(scope="session")

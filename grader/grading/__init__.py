@@ -28,7 +28,7 @@ Modules, one job each:
 * :mod:`.kernels`: how a kernel process is launched and a supply of fresh kernels;
   :mod:`.kernel_source`: the kernels of both pipelines (the sandbox inside the limits; a worker's
   supply, or one kernel per notebook under plain ``nbgrader autograde``); :mod:`.zygote`, the
-  kernel template; :mod:`.limits`, the resource-limit wrapper.
+  kernel template (a fork server of :mod:`grader.sandbox.forkserver`).
 * :mod:`.gradebook`: all writes to the real nbgrader gradebook, from the coordinator only.
 * :mod:`.feedback`: nbgrader's ``GenerateFeedback`` with hidden tests and tracebacks removed;
   :mod:`.inert`: student content made inert in every page (sanitizer, Content-Security-Policy).
@@ -38,7 +38,7 @@ Modules, one job each:
 
 How the rest plugs in:
 
-* the sandbox (:mod:`grader.integrity.sandbox`, bubblewrap): a :class:`.kernels.KernelLauncher`
+* the sandbox (:mod:`grader.sandbox`, bubblewrap; the resource-limit wrapper :mod:`grader.sandbox.limits`): a :class:`.kernels.KernelLauncher`
   (``wrap`` the command that starts a kernel, or the kernel template; ``environment`` to shape its
   variables), passed as ``RunOptions.launcher``; the resource limits are applied inside it;
 * the trusted verification (:mod:`grader.integrity`): ``RunOptions.verifiers``, nbgrader

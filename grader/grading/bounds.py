@@ -14,7 +14,7 @@ is refused outright) gets the status ``limit_exceeded``, and the class goes on.
   (nbgrader has several) turns it into an ordinary error.
 * **memory**: the worker runs with a soft address-space limit (``Limits.worker_memory_bytes``);
   an allocation past it raises ``MemoryError``. Kernels and sandboxes set their own limits when
-  they start (:mod:`.limits`), and the hard limit is left alone so that they may.
+  they start (:mod:`grader.sandbox.limits`), and the hard limit is left alone so that they may.
 
 Either way, the worker finishes the result and is then replaced by a fresh one (its state after
 an interrupted library call is not to be trusted).

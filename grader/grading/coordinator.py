@@ -88,14 +88,14 @@ def integrity(options: RunOptions, protect: list[Path]) -> tuple[list, object]:
     """
     verifiers, launcher = list(options.verifiers), options.launcher
     if options.sandboxed:
-        from grader.integrity import sandbox
+        from grader.sandbox import availability, kernel_launcher
 
-        if not sandbox.available():
-            raise UsageError(f"cannot sandbox student code here: {sandbox.unavailable_reason()}. Install "
+        if not availability.available():
+            raise UsageError(f"cannot sandbox student code here: {availability.unavailable_reason()}. Install "
                              f"bubblewrap and run as root, or pass --unsandboxed to grade without a sandbox "
                              f"(every result is then marked unsandboxed)")
         if launcher is None:
-            launcher = sandbox.SandboxKernelLauncher(protect=[str(path) for path in protect])
+            launcher = kernel_launcher.SandboxKernelLauncher(protect=[str(path) for path in protect])
     if options.verify:
         from grader.integrity.preprocessor import TrustedVerification
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.notebooks import hidden_lines
+from grader import release
 
 from .results import PartResult
 from .submissions import folder_fingerprint
@@ -45,9 +44,7 @@ def ensure_tools_on_path() -> None:
     which costs seconds; the same answer is read in-process from nbgrader's alembic scripts (with
     nbgrader's command as the fallback).
     """
-    bin_dir = str(Path(sys.executable).parent)
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    release.ensure_tools_on_path()
     import warnings
 
     from sqlalchemy.exc import SAWarning

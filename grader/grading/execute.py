@@ -33,6 +33,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from grader.notebooks import cell_label
+from grader.sandbox.exits import signal_name
 
 from .results import Note
 from .outputs import error_output, stdout_output
@@ -113,11 +114,7 @@ def describe_exit(status: int | None) -> str:
     if status is None:
         return "the kernel stopped responding"
     if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
-        return f"the kernel was killed by {name}"
+        return f"the kernel was killed by {signal_name(status)}"
     return f"the kernel exited with code {status}"
 
 

@@ -2,7 +2,7 @@
 
 Every kernel is started the same way (:func:`kernel_settings`): the resource-limit wrapper
 (:class:`.kernels.LimitedLauncher`: address space, CPU time, file size) around the sandbox's
-launcher (:class:`grader.integrity.sandbox.SandboxKernelLauncher`), with a minimal environment,
+launcher (:class:`grader.integrity.kernel_launcher.SandboxKernelLauncher`), with a minimal environment,
 by a :class:`.kernels.KernelSupply`. What differs is how long the supply lives:
 
 * ``python -m grader grade``: each worker keeps one for all its jobs (kernels prelaunched and
@@ -23,6 +23,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from grader.sandbox.bubblewrap import ResourceLimits
+
 from .settings import Limits
 
 
@@ -37,28 +39,35 @@ def kernel_environment(course_root: str) -> dict[str, str]:
     }
 
 
+def kernel_resources(limits: Limits) -> ResourceLimits:
+    """The rlimits of a grading kernel under the per-notebook policy ``limits`` (the one conversion of a
+    :class:`.settings.Limits` into a :class:`~grader.sandbox.bubblewrap.ResourceLimits`). The CPU limit is
+    a backstop behind the wall-clock timeout."""
+    return ResourceLimits(memory_bytes=limits.memory_bytes, cpu_seconds=int(limits.timeout * 2 + 60),
+                          file_bytes=limits.file_bytes, processes=None, open_files=None)
+
+
 def kernel_settings(limits: Limits, inner, course_root: str, log_dir: Path, preload=(), prelaunch: bool = False,
                     fork: bool = False):
     """How a grading kernel starts: ``inner`` (a :class:`.kernels.KernelLauncher`, the sandbox's or
     ``None``) inside the resource-limit wrapper, with :func:`kernel_environment`."""
     from .kernels import KernelSettings, LimitedLauncher
 
-    launcher = LimitedLauncher(memory_bytes=limits.memory_bytes, cpu_seconds=int(limits.timeout * 2 + 60),
-                               file_bytes=limits.file_bytes, **({"inner": inner} if inner is not None else {}))
+    launcher = LimitedLauncher.of(kernel_resources(limits), **({"inner": inner} if inner is not None else {}))
     return KernelSettings(launcher=launcher, preload=list(preload), env=kernel_environment(course_root),
                           log_dir=Path(log_dir), prelaunch=prelaunch, fork=fork)
 
 
 def sandbox_launcher(protect=()):
     """The sandbox's kernel launcher; ``None`` (limits only) where there is no sandbox and
-    ``HIDDEN_STATE_UNSANDBOXED`` allows that; else :class:`~grader.integrity.sandbox.Unsandboxed`."""
-    from grader.integrity import sandbox
+    ``HIDDEN_STATE_UNSANDBOXED`` allows that; else :class:`~grader.sandbox.availability.Unsandboxed`."""
+    from grader.sandbox import availability, kernel_launcher
 
-    if sandbox.available():
-        return sandbox.SandboxKernelLauncher(protect=[str(path) for path in protect])
-    if sandbox.allowed_unsandboxed():
+    if availability.available():
+        return kernel_launcher.SandboxKernelLauncher(protect=[str(path) for path in protect])
+    if availability.allowed_unsandboxed():
         return None
-    raise sandbox.Unsandboxed(sandbox.unavailable_reason())
+    raise availability.Unsandboxed(availability.unavailable_reason())
 
 
 _SUPPLIES: dict[tuple, object] = {}

@@ -11,7 +11,7 @@ code never sees another submission's interpreter. Two things keep that cheap:
 
 The seam for a sandbox is :class:`KernelLauncher`: it turns the kernel command jupyter_client
 builds (``python -m ipykernel_launcher -f CONNECTION_FILE ...``) into the command actually run.
-:class:`LimitedLauncher` prefixes the resource-limit wrapper (:mod:`grader.grading.limits`); a
+:class:`LimitedLauncher` prefixes the resource-limit wrapper (:mod:`grader.sandbox.limits`); a
 bubblewrap launcher would return ``["bwrap", ..., "--", *limited_command]``. The grader talks to
 the kernel only through the connection file's ZeroMQ sockets and signals its process group.
 """
@@ -19,9 +19,7 @@ the kernel only through the connection file's ZeroMQ sockets and signals its pro
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -33,9 +31,11 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Any as AnyTrait
 
+from grader.sandbox.bubblewrap import LIMITS_SCRIPT, ResourceLimits
+from grader.sandbox.forkserver import ForkServer
+
 from . import lifeline
 
-LIMITS_SCRIPT = Path(__file__).with_name("limits.py")
 
 
 class KernelLauncher:
@@ -72,22 +72,25 @@ class KernelLauncher:
 
 @dataclass
 class LimitedLauncher(KernelLauncher):
-    """Start the kernel through :mod:`grader.grading.limits` with memory, CPU and file-size limits."""
+    """Start the kernel through :mod:`grader.sandbox.limits` with memory, CPU and file-size limits."""
 
     memory_bytes: int | None = None
     cpu_seconds: int | None = None
     file_bytes: int | None = None
     inner: KernelLauncher = field(default_factory=KernelLauncher)
 
+    @classmethod
+    def of(cls, resources: ResourceLimits, **kw) -> "LimitedLauncher":
+        return cls(memory_bytes=resources.memory_bytes, cpu_seconds=resources.cpu_seconds,
+                   file_bytes=resources.file_bytes, **kw)
+
+    def resources(self) -> ResourceLimits:
+        return ResourceLimits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds, file_bytes=self.file_bytes,
+                              processes=None, open_files=None)
+
     def wrap(self, command: list[str]) -> list[str]:
-        limits = []
-        if self.memory_bytes:
-            limits.append(f"--as={int(self.memory_bytes)}")
-        if self.cpu_seconds:
-            limits.append(f"--cpu={int(self.cpu_seconds)}")
-        if self.file_bytes:
-            limits.append(f"--fsize={int(self.file_bytes)}")
-        return self.inner.wrap([sys.executable, "-I", "-S", str(LIMITS_SCRIPT), *limits, "--", *command])
+        options = self.resources().confine_options()
+        return self.inner.wrap([sys.executable, "-I", "-S", str(LIMITS_SCRIPT), *options, "--", *command])
 
     def prepare(self, km) -> None:
         self.inner.prepare(km)
@@ -162,95 +165,16 @@ class ZygoteUnavailable(RuntimeError):
     """The kernel template could not start (or cannot fork safely); kernels are started the usual way."""
 
 
-class Zygote:
-    """The worker's end of a kernel template process (:mod:`grader.grading.zygote`)."""
+class Zygote(ForkServer):
+    """The worker's end of a kernel template process (:mod:`grader.grading.zygote`), started and warm."""
 
     def __init__(self, command: list[str], env: dict[str, str], log_path: Path, start_timeout: float = 180.0):
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                            env=env, cwd=str(self.log_path.parent), start_new_session=True)
-        self._buffer = b""
-        self._fd = self.process.stdout.fileno()
-        self.exited: dict[int, int] = {}
-        message = self._next(start_timeout)
-        if not message or not message.get("ready"):
-            reason = (message or {}).get("reason") or f"it ended (exit code {self.process.poll()})"
-            self.close()
-            raise ZygoteUnavailable(f"the kernel template did not start: {reason}")
-        self.pid = self.process.pid
-
-    def _messages(self, timeout: float) -> list[dict]:
-        """Messages available within ``timeout`` seconds (exit reports are filed, not returned)."""
-        ready, _, _ = select.select([self._fd], [], [], max(0.0, timeout))
-        if not ready:
-            return []
-        chunk = os.read(self._fd, 65536)
-        if not chunk:
-            raise EOFError("the kernel template ended")
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
-        messages = []
-        for line in lines:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "exited" in message:
-                self.exited[int(message["exited"])] = int(message["status"])
-            else:
-                messages.append(message)
-        return messages
-
-    def _next(self, timeout: float) -> dict | None:
-        deadline = time.monotonic() + timeout
-        pending: list[dict] = []
-        while not pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            try:
-                pending = self._messages(remaining)
-            except EOFError:
-                return None
-        return pending[0]
-
-    def spawn(self, request: dict) -> int:
-        """Fork a kernel; returns its process id."""
-        try:
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            raise RuntimeError(f"the kernel template is gone ({exc})") from None
-        message = self._next(30.0)
-        if not message or "pid" not in message:
-            raise RuntimeError(f"the kernel template could not start a kernel: {(message or {}).get('error', 'no answer')}")
-        return int(message["pid"])
-
-    def status(self, pid: int) -> int | None:
-        """The exit status of a kernel it forked, if that kernel has ended."""
-        if pid not in self.exited:
-            try:
-                self._messages(0)
-            except EOFError:
-                pass
-        return self.exited.get(pid)
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def close(self) -> None:
-        try:
-            self.process.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+            super().__init__(command, env, name="kernel template", stderr=log, cwd=str(self.log_path.parent))
+        if not self.wait_ready(start_timeout):
+            raise ZygoteUnavailable(f"the kernel template did not start: {self.problem}")
 
 
 class ZygoteChild:

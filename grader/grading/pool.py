@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+
+from grader.sandbox.exits import signal_name
 
 from .lifeline import InheritedFd
 from .results import Note, SubmissionResult
@@ -183,8 +184,5 @@ def _exit_text(code: int | None) -> str:
     if code is None:
         return "still running"
     if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
+        return f"killed by {signal_name(code)}"
     return f"exit code {code}"

@@ -8,13 +8,12 @@ environment and log, and then ``IPKernelApp`` starts in it exactly as ``ipykerne
 would. No student code has ever run in the template, so every kernel starts from the same clean
 state as a freshly started one (the imported modules excepted, which is the point).
 
-Protocol, one JSON object per line: the worker writes requests to the template's stdin
-(``{"connection_file", "cwd", "env", "log", "arguments"}``, and ``"isolate"`` when the template
-runs in a sandbox: see :meth:`grader.integrity.sandbox.SandboxKernelLauncher.fork_request`); the template answers on stdout with
-``{"pid": N}`` (or ``{"error": ...}``), and reports every child that ends as
-``{"exited": N, "status": S}`` (S negative for a signal, like ``Popen.returncode``). It says
-``{"ready": true}`` once warm, or ``{"ready": false, "reason": ...}`` if it cannot fork safely
-(e.g. an import started a thread), in which case the worker starts kernels the usual way.
+The template is a fork server (:mod:`grader.sandbox.forkserver`: its protocol, forking, reaping,
+the children's sessions and death signal); this module gives it the preload and the child
+function. A request is ``{"connection_file", "cwd", "env", "log", "arguments"}``, and
+``"isolate"`` when the template runs in a sandbox (see
+:meth:`grader.sandbox.kernel_launcher.SandboxKernelLauncher.fork_request`). If the template cannot fork
+safely (e.g. an import started a thread), the worker starts kernels the usual way.
 
 Run as ``python -m grader.grading.zygote [--preload MODULE ...] [--as N] [--cpu S] [--fsize N]``,
 itself through the worker's kernel launcher (so a sandbox wraps the template and all its kernels).
@@ -23,159 +22,76 @@ itself through the worker's kernel launcher (so a sandbox wraps the template and
 from __future__ import annotations
 
 import argparse
-import ctypes
+import functools
 import importlib
-import json
 import os
 import resource
-import signal
 import sys
 
-from grader.grading.limits import apply as apply_limits
-
-PR_SET_PDEATHSIG = 1
-
-
-def _write(fd: int, message: dict) -> None:
-    data = (json.dumps(message) + "\n").encode()
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
+from grader.sandbox.limits import apply as apply_limits
+from grader.sandbox import forkserver
 
 
-def _set_parent_death_signal(signum: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
-    except (OSError, AttributeError):
-        pass
+def _preload(modules: list[str]) -> None:
+    """ipykernel (the template is not ready without it) and ``modules`` (a kernel reports their errors itself)."""
+    import ipykernel.kernelapp  # noqa: F401 - the import is the point
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - a kernel will report the import error itself
+            print(f"zygote: cannot preload {module}: {exc}", file=sys.stderr)
 
 
-def _threads() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 1
+def _redirect(log: int) -> None:
+    """stdin from ``/dev/null``; stdout and stderr to the kernel's log (open on ``log``)."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    for fd in (log, null):
+        if fd > 2:
+            os.close(fd)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
-def _child(request: dict, limits: dict, template_pid: int, protocol_fds: tuple[int, int]) -> None:
-    """In the forked child: become the kernel. Never returns."""
-    try:
-        os.setsid()
-        _set_parent_death_signal(signal.SIGKILL)
-        if os.getppid() != template_pid:
-            os._exit(1)
-        for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(signum, signal.SIG_DFL)
-        apply_limits(limits)
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
-        if request.get("isolate"):  # in a sandbox: a sandbox of its own for this kernel, then drop privileges
-            from grader.integrity.confine import isolate
+def start_kernel(request: dict, limits: dict) -> None:
+    """In the forked child (see :func:`grader.sandbox.forkserver.serve`): become the kernel."""
+    apply_limits(limits)
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # while it may (before isolate)
+    if request.get("isolate"):  # in a sandbox: a sandbox of its own for this kernel, then drop privileges
+        from grader.sandbox.confine import isolate
 
-            box = request["isolate"]
-            isolate(box["uid"], box["tmp_bytes"], limits=box.get("limits"), own=box["own"], shared=box["shared"])
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        for fd in (log, null, *protocol_fds):
-            if fd > 2:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        sys.stdin = open(0, closefd=False)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
-        arguments = ["-f", request["connection_file"], *request.get("arguments", [])]
-        sys.argv = ["ipykernel_launcher", *arguments]
-        from ipykernel.kernelapp import IPKernelApp
+        box = request["isolate"]
+        isolate(box["uid"], box["tmp_bytes"], limits=box.get("limits"), own=box["own"], shared=box["shared"])
+    _redirect(log)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    arguments = ["-f", request["connection_file"], *request.get("arguments", [])]
+    sys.argv = ["ipykernel_launcher", *arguments]
+    from ipykernel.kernelapp import IPKernelApp
 
-        IPKernelApp.launch_instance(argv=arguments)
-        os._exit(0)
-    except SystemExit as exc:
-        os._exit(exc.code if isinstance(exc.code, int) else 1)
-    except BaseException:  # noqa: BLE001 - report to the log and end the child, never return to the loop
-        import traceback
-
-        traceback.print_exc()
-        os._exit(1)
+    IPKernelApp.launch_instance(argv=arguments)
 
 
-def main(argv=None) -> int:  # noqa: C901
+def _limits(args) -> dict:
+    """The resource limits of every kernel (``resource`` constant -> value) from the command line."""
+    chosen = {resource.RLIMIT_AS: args.address_space, resource.RLIMIT_CPU: args.cpu,
+              resource.RLIMIT_FSIZE: args.fsize}
+    return {which: value for which, value in chosen.items() if value}
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.grading.zygote")
     parser.add_argument("--preload", action="append", default=[])
     parser.add_argument("--as", dest="address_space", type=int)
     parser.add_argument("--cpu", type=int)
     parser.add_argument("--fsize", type=int)
     args = parser.parse_args(argv)
-    limits = {}
-    if args.address_space:
-        limits[resource.RLIMIT_AS] = args.address_space
-    if args.cpu:
-        limits[resource.RLIMIT_CPU] = args.cpu
-    if args.fsize:
-        limits[resource.RLIMIT_FSIZE] = args.fsize
-
-    requests_fd, replies_fd = os.dup(0), os.dup(1)  # the protocol; 0 and 1 go to /dev/null and stderr
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.dup2(2, 1)
-    _set_parent_death_signal(signal.SIGKILL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import ipykernel.kernelapp  # noqa: F401 - the import is the point
-        for module in args.preload:
-            try:
-                importlib.import_module(module)
-            except Exception as exc:  # noqa: BLE001 - a kernel will report the import error itself
-                print(f"zygote: cannot preload {module}: {exc}", file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001
-        _write(replies_fd, {"ready": False, "reason": f"import failed: {exc}"})
-        return 1
-    if _threads() != 1:
-        _write(replies_fd, {"ready": False, "reason": f"{_threads()} threads after the imports; forking is unsafe"})
-        return 1
-
-    template_pid = os.getpid()
-
-    def reap(signum, frame):
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            _write(replies_fd, {"exited": pid, "status": code})
-
-    signal.signal(signal.SIGCHLD, reap)
-    _write(replies_fd, {"ready": True, "pid": template_pid})
-    requests = os.fdopen(requests_fd, "r", encoding="utf-8")
-    while True:
-        line = requests.readline()
-        if not line:
-            return 0
-        try:
-            request = json.loads(line)
-        except ValueError:
-            _write(replies_fd, {"error": "malformed request"})
-            continue
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-        try:
-            pid = os.fork()
-            if pid == 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-                _child(request, limits, template_pid, (requests_fd, replies_fd))
-            _write(replies_fd, {"pid": pid})
-        except OSError as exc:
-            _write(replies_fd, {"error": f"fork failed: {exc}"})
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    return forkserver.serve(functools.partial(start_kernel, limits=_limits(args)),
+                            preload=functools.partial(_preload, args.preload))
 
 
 if __name__ == "__main__":

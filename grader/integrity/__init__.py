@@ -10,9 +10,9 @@ process that never runs student code:
 * :mod:`.static`: reading that code (and the whole notebook) without running it: forbidden uses
   per part (with :mod:`grader.checks.uses`, the checks' own reading), signs of tampering
   (:mod:`.tampering`), edited or deleted cells;
-* :mod:`.sandbox`: bubblewrap sandboxes (no network, no view of the course, the reference, the
-  gradebook or other students; an unprivileged user; resource limits) for the notebook's kernel
-  and for the runner; :mod:`.confine`, the tiny wrapper that sets the limits and drops privileges;
+* :mod:`grader.sandbox` (a package of its own): bubblewrap sandboxes (no network, no view of the
+  course, the reference, the gradebook or other students; an unprivileged user; resource limits)
+  for the notebook's kernel and for the runner, and the fork server of their templates;
 * :mod:`.runner`: the sandboxed process that calls the student's functions on the trusted side's
   cases and hands back plain data (:mod:`grader.codec`: JSON and raw tensor bytes, never pickle);
   :mod:`.stand_ins`: the correct helpers substituted while another part is graded;

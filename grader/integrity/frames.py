@@ -13,7 +13,8 @@ import json
 import queue
 import struct
 
-from . import sandbox
+from grader.sandbox.bubblewrap import MiB
+
 from .runner import MAGIC
 
 MAX_HEADER_BYTES = 1 << 20
@@ -72,7 +73,7 @@ def read_frames(channel, limit: int, events: queue.Queue) -> None:
             header, payload_sizes = _header(_read_exact(channel, size))
             received += 8 + size + sum(payload_sizes)
             if received > limit:
-                raise _EndOfFrames(("overflow", f"the runner sent more than {limit // sandbox.MiB} MiB"))
+                raise _EndOfFrames(("overflow", f"the runner sent more than {limit // MiB} MiB"))
             events.put(("frame", header, [_read_exact(channel, s) for s in payload_sizes]))
     except _EndOfFrames as end:
         if end.event is not None:

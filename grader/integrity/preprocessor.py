@@ -38,7 +38,7 @@ from traitlets import Bool, Float, Unicode
 from grader.grading.outputs import error_output, stdout_output
 from grader.grading.repair import keep_first_graded_cells
 
-from . import sandbox
+from grader.sandbox import availability
 from .verify import NotebookVerdict, VerifySettings, plan_parts, shared_verifier
 
 METADATA_KEY = "hidden_state_integrity"
@@ -130,9 +130,9 @@ class TrustedVerification(NbGraderPreprocessor):
                              ).tag(config=True)
 
     def settings(self) -> VerifySettings:
-        sandboxed = sandbox.available()
-        if not sandboxed and not (self.allow_unsandboxed or sandbox.allowed_unsandboxed()):
-            raise sandbox.Unsandboxed(sandbox.unavailable_reason())
+        sandboxed = availability.available()
+        if not sandboxed and not (self.allow_unsandboxed or availability.allowed_unsandboxed()):
+            raise availability.Unsandboxed(availability.unavailable_reason())
         root = self._coursedir().root if self._coursedir() is not None else ""
         protect = [path for path in (root and os.path.join(root, "solutions"), root and os.path.join(root, "source"))
                    if path]

@@ -1,6 +1,6 @@
 """The sandboxed runner: calls the student's functions on the trusted side's cases, returns plain data.
 
-Started by :mod:`grader.integrity.runners` inside a sandbox (:mod:`grader.integrity.sandbox`) as
+Started by :mod:`grader.integrity.runners` inside a sandbox (:mod:`grader.sandbox`) as
 ``python -I -c "...; runner.main()" JOB``, it
 
 1. imports torch and the checks' ``call`` steps (from the sandbox's filtered package, where
@@ -210,31 +210,12 @@ def main(argv=None) -> None:
 # ----------------------------------------------------------------------------- a template that forks runners
 
 
-def _write_line(fd: int, message: dict) -> None:
-    data = (json.dumps(message) + "\n").encode()
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _child(request: dict, jobs_root: str, close: tuple, guard: Guard) -> None:
-    """In a forked child: a sandbox of its own (confine.isolate), then the job. Never returns."""
-    import signal
-
-    from grader.integrity import confine
+def _child(request: dict, jobs_root: str, guard: Guard) -> None:
+    """In a forked child (see :func:`grader.sandbox.forkserver.serve`): a sandbox of its own
+    (confine.isolate), then the job. Never returns: 70 if the sandbox could not be set up, 71 if the job broke."""
+    from grader.sandbox import confine
 
     try:
-        os.setsid()
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the template
-        signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(signum, signal.SIG_DFL)
-        for fd in close:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
@@ -251,80 +232,20 @@ def _child(request: dict, jobs_root: str, close: tuple, guard: Guard) -> None:
     os._exit(0)
 
 
-def template_main(argv=None) -> int:  # noqa: C901
+def template_main(argv=None) -> int:
     """A warm runner that forks one isolated child per job: ``template_main JOBS_ROOT``.
 
-    Requests on stdin, one JSON object per line: ``{"job", "uid", "tmp_bytes", "limits"}`` forks a
-    child for ``JOBS_ROOT/<job>`` (answer ``{"pid": N}``), ``{"kill": N}`` kills one. Children that
-    end are reported as ``{"exited": N, "status": S}`` (S negative for a signal). It says
-    ``{"ready": true}`` once the imports are done, or ``{"ready": false, "reason": ...}`` if forking
-    is unsafe (an import started a thread).
+    A fork server (:mod:`grader.sandbox.forkserver`) whose preload is the imports every job needs
+    and whose requests, ``{"job", "uid", "tmp_bytes", "limits"}``, each fork a child for
+    ``JOBS_ROOT/<job>``.
     """
-    import select
-    import signal
+    from grader.sandbox import forkserver
 
     argv = sys.argv[1:] if argv is None else argv
     jobs_root = argv[0]
-    requests_fd, replies_fd = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    guard = _prepare()
-    threads = len(os.listdir("/proc/self/task"))
-    if threads != 1:
-        _write_line(replies_fd, {"ready": False, "reason": f"{threads} threads after the imports"})
-        return 1
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    _write_line(replies_fd, {"ready": True, "pid": os.getpid()})
-    children: set[int] = set()
-    buffer = b""
-    while True:
-        try:
-            readable, _, _ = select.select([requests_fd, wake_read], [], [])
-        except InterruptedError:
-            continue
-        if wake_read in readable:
-            os.read(wake_read, 4096)
-            while True:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                children.discard(pid)
-                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                _write_line(replies_fd, {"exited": pid, "status": code})
-        if requests_fd in readable:
-            chunk = os.read(requests_fd, 65536)
-            if not chunk:
-                for pid in children:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                return 0
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    request = json.loads(line)
-                except ValueError:
-                    _write_line(replies_fd, {"error": "malformed request"})
-                    continue
-                if "kill" in request:
-                    try:
-                        os.killpg(int(request["kill"]), signal.SIGKILL)
-                    except (OSError, ValueError):
-                        pass
-                    continue
-                pid = os.fork()
-                if pid == 0:
-                    _child(request, jobs_root, (requests_fd, replies_fd, wake_read, wake_write), guard)
-                children.add(pid)
-                _write_line(replies_fd, {"pid": pid})
+    warm: dict = {}
+
+    def preload() -> None:
+        warm["guard"] = _prepare()
+
+    return forkserver.serve(lambda request: _child(request, jobs_root, warm["guard"]), preload)

@@ -25,7 +25,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import confine, sandbox
+from grader.sandbox import bubblewrap, confine
+from grader.sandbox.exits import describe_status
+from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.library import build_lib
+
 from .frames import read_frames
 
 if TYPE_CHECKING:
@@ -38,24 +42,12 @@ RUNNER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
               "MPLBACKEND": "Agg"}
 
 
-def describe_status(status: int) -> str:
-    """Why a runner ended, from its exit status (negative: killed by that signal)."""
-    if status >= 0:
-        return f"it exited with code {status}"
-    try:
-        name = signal.Signals(-status).name
-    except ValueError:
-        name = f"signal {-status}"
-    return {"SIGXCPU": "it used up its CPU time", "SIGXFSZ": "it wrote a file larger than allowed",
-            "SIGKILL": "it was killed (out of time or memory)"}.get(name, f"it was killed by {name}")
-
-
 class RunnerProcess:
     """One runner, started (and importing torch) before it is given a job."""
 
     def __init__(self, settings: VerifySettings, base: Path):
         self.settings = settings
-        self.job = sandbox.make_private_dir(base, prefix="job-", mode=0o755)
+        self.job = bubblewrap.make_private_dir(base, prefix="job-", mode=0o755)
         self.events: queue.Queue = queue.Queue()
         self.stderr = b""
         read_fd, write_fd = os.pipe()
@@ -72,20 +64,20 @@ class RunnerProcess:
 
     def _command(self, write_fd: int) -> tuple[list, dict]:
         """The command line and environment of a runner sending its frames on ``write_fd``: in a
-        sandbox, or (where allowed) only confined by :mod:`.confine`'s limits."""
+        sandbox, or (where allowed) only confined by :mod:`grader.sandbox.confine`'s limits."""
         settings = self.settings
-        lib = sandbox.build_lib("runner")
+        lib = build_lib("runner")
         env = dict(RUNNER_ENV)
         if settings.sandboxed:
-            box = sandbox.Sandbox(ro=[(str(self.job), "/job")], lib=lib, limits=settings.limits, env=env,
+            box = bubblewrap.Sandbox(ro=[(str(self.job), "/job")], lib=lib, limits=settings.limits, env=env,
                                   protect=settings.protect)
-            command = box.command([sandbox.python_in_sandbox(), "-I", "-c", BOOT.format(lib=sandbox.LIB), "/job",
+            command = box.command([bubblewrap.python_in_sandbox(), "-I", "-c", BOOT.format(lib=bubblewrap.LIB), "/job",
                                    str(write_fd)])
             return command, box.environment()
         options = [o for o in settings.limits.confine_options() if not o.startswith("--nproc")]
-        command = [sys.executable, "-I", "-S", str(sandbox.CONFINE), *options, "--",
+        command = [sys.executable, "-I", "-S", str(bubblewrap.CONFINE), *options, "--",
                    sys.executable, "-I", "-c", BOOT.format(lib=lib), str(self.job), str(write_fd)]
-        return command, {**sandbox.Sandbox(env=env).environment(), "HOME": str(self.job)}
+        return command, {**bubblewrap.Sandbox(env=env).environment(), "HOME": str(self.job)}
 
     def _read_frames(self) -> None:
         read_frames(self._channel, self.settings.max_output_bytes, self.events)
@@ -189,107 +181,36 @@ class RunnerTemplate:
         self.jobs = base / "jobs"
         self.jobs.mkdir(mode=0o755, exist_ok=True)
         os.chmod(self.jobs, 0o755)
-        lib = sandbox.build_lib("runner")
-        limits = sandbox.Limits(memory_bytes=settings.limits.memory_bytes, cpu_seconds=None, file_bytes=None,
+        lib = build_lib("runner")
+        limits = bubblewrap.ResourceLimits(memory_bytes=settings.limits.memory_bytes, cpu_seconds=None, file_bytes=None,
                                 processes=None, open_files=settings.limits.open_files,
                                 tmp_bytes=settings.limits.tmp_bytes)
-        box = sandbox.Sandbox(ro=[(str(self.jobs), "/jobs")], lib=lib, limits=limits, env=dict(RUNNER_ENV),
+        box = bubblewrap.Sandbox(ro=[(str(self.jobs), "/jobs")], lib=lib, limits=limits, env=dict(RUNNER_ENV),
                               protect=settings.protect, uid=None, dirs=["/job", confine.OLD_TMP],
                               caps=("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID"))
-        command = box.command([sandbox.python_in_sandbox(), "-I", "-c", TEMPLATE_BOOT.format(lib=sandbox.LIB),
+        command = box.command([bubblewrap.python_in_sandbox(), "-I", "-c", TEMPLATE_BOOT.format(lib=bubblewrap.LIB),
                                "/jobs"])
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env=box.environment(), start_new_session=True)
-        self.replies: queue.Queue = queue.Queue()
-        self.children: dict[int, "ForkedRunner"] = {}
-        self.exited: dict[int, int] = {}
-        self.ready: bool | None = None
-        self.problem = ""
-        self._lock = threading.Lock()         # the registry of children
-        self._spawn_lock = threading.Lock()   # one request and its answer at a time
-        self._write_lock = threading.Lock()   # whole lines on the template's stdin
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "exited" in message:
-                pid, status = int(message["exited"]), int(message["status"])
-                with self._lock:
-                    child = self.children.pop(pid, None)
-                    if child is None:  # it ended before it was registered
-                        self.exited[pid] = status
-                if child is not None:
-                    child.ended(status)
-            else:
-                self.replies.put(message)
-        self.replies.put({"eof": True})
-        with self._lock:
-            children, self.children = list(self.children.values()), {}
-        for child in children:
-            child.ended(None)
+        self.server = ForkServer(command, box.environment(), name="runner template")
 
     def wait_ready(self, timeout: float) -> bool:
-        if self.ready is None:
-            try:
-                message = self.replies.get(timeout=timeout)
-            except queue.Empty:
-                message = {"ready": False, "reason": f"not ready within {timeout:g} s"}
-            self.ready = bool(message.get("ready"))
-            self.problem = message.get("reason") or ("it ended" if message.get("eof") else "")
-            if not self.ready:
-                self.close()
-        return self.ready
+        return self.server.wait_ready(timeout)
+
+    @property
+    def problem(self) -> str:
+        return self.server.problem
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None and self.ready is not False
-
-    def _send(self, message: dict) -> None:
-        with self._write_lock:
-            self.process.stdin.write((json.dumps(message) + "\n").encode())
-            self.process.stdin.flush()
+        return self.server.alive
 
     def spawn(self, child: "ForkedRunner", request: dict) -> int:
-        with self._spawn_lock:
-            self._send(request)
-            try:
-                message = self.replies.get(timeout=30)
-            except queue.Empty:
-                message = {}
-        if "pid" not in message:
-            raise RuntimeError(f"the runner template could not fork ({message.get('error', 'no answer')})")
-        pid = int(message["pid"])
-        with self._lock:
-            status = self.exited.pop(pid, "running")
-            if status == "running":
-                self.children[pid] = child
-        if status != "running":
-            child.ended(status)
-        return pid
+        return self.server.spawn(request, on_exit=child.ended)
 
     def kill(self, pid: int) -> None:
-        try:
-            self._send({"kill": pid})
-        except (OSError, ValueError):
-            pass
+        self.server.kill(pid)
 
     def close(self) -> None:
-        try:
-            self.process.stdin.close()
-        except (OSError, ValueError):
-            pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        self.server.close(grace=2.0)
 
 
 class ForkedRunner(RunnerProcess):
@@ -298,7 +219,7 @@ class ForkedRunner(RunnerProcess):
     def __init__(self, settings: VerifySettings, template: RunnerTemplate):
         self.settings = settings
         self.template = template
-        self.job = sandbox.make_private_dir(template.jobs, prefix="job-", mode=0o755)
+        self.job = bubblewrap.make_private_dir(template.jobs, prefix="job-", mode=0o755)
         self.events = queue.Queue()
         self.stderr = b""
         self.pid: int | None = None
@@ -319,12 +240,8 @@ class ForkedRunner(RunnerProcess):
     def start(self, plan: dict, bundles: dict) -> None:
         self.write_job(plan, bundles, keep=("channel",))
         threading.Thread(target=self._read_frames, daemon=True).start()
-        limits = {}
-        for option in self.settings.limits.confine_options():
-            name, _, value = option.partition("=")
-            limits[name] = int(value)
-        request = {"job": self.job.name, "uid": sandbox.fresh_uid(), "tmp_bytes": self.settings.limits.tmp_bytes,
-                   "limits": limits}
+        request = {"job": self.job.name, "uid": bubblewrap.fresh_uid(), "tmp_bytes": self.settings.limits.tmp_bytes,
+                   "limits": self.settings.limits.options()}
         try:
             self.pid = self.template.spawn(self, request)
         except (RuntimeError, OSError, ValueError) as exc:

@@ -32,7 +32,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import definitions as definitions_module, judge, sandbox, static
+from grader.sandbox import availability, bubblewrap
+
+from . import definitions as definitions_module, judge, static
 from .expectations import Expectations
 from .job import RunResult, run_job
 from .plan import PartPlan, VerificationError, plan_parts
@@ -49,11 +51,11 @@ class VerifySettings:
     part_timeout: float = 60.0          # one part's cases
     definitions_timeout: float = 60.0   # executing the answer cells' definitions
     startup_timeout: float = 120.0      # a runner importing torch
-    limits: sandbox.Limits = field(default_factory=lambda: sandbox.Limits(cpu_seconds=600))
+    limits: bubblewrap.ResourceLimits = field(default_factory=lambda: bubblewrap.ResourceLimits(cpu_seconds=600))
     prelaunch: bool = True
     fork: bool = True                   # fork runners from a warm sandboxed template (see RunnerTemplate)
     protect: list = field(default_factory=list)   # more host paths no sandbox may see
-    max_output_bytes: int = 512 * sandbox.MiB     # what one runner may send back
+    max_output_bytes: int = 512 * bubblewrap.MiB     # what one runner may send back
 
 
 @dataclass
@@ -108,10 +110,10 @@ class Verifier:
 
     def __init__(self, settings: VerifySettings | None = None):
         self.settings = settings or VerifySettings()
-        if self.settings.sandboxed and not sandbox.available():
-            raise sandbox.Unsandboxed(sandbox.unavailable_reason())
+        if self.settings.sandboxed and not availability.available():
+            raise availability.Unsandboxed(availability.unavailable_reason())
         self.expectations = Expectations()
-        self.base = sandbox.make_private_dir(prefix="hidden-state-verify-", mode=0o711)
+        self.base = bubblewrap.make_private_dir(prefix="hidden-state-verify-", mode=0o711)
         self._next: RunnerProcess | None = None
         self._lock = threading.Lock()
         self.template: RunnerTemplate | None = None

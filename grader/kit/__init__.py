@@ -30,7 +30,7 @@ PACKAGE = ROOT / "grader"
 DEFAULT_OUT = ROOT / "dist" / "student-kit"
 
 # Parts of grader/ that stay with the instructor (paths relative to grader/).
-INSTRUCTOR_ONLY = ("answers", "grading", "integrity", "kit", "coursework.py", "release.py", "leaks.py",
+INSTRUCTOR_ONLY = ("answers", "grading", "integrity", "sandbox", "kit", "coursework.py", "release.py", "leaks.py",
                    "similarity.py", "__main__.py")
 
 

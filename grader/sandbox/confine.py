@@ -1,7 +1,7 @@
 """Confine a command, then become it: ``python -I -S confine.py [OPTIONS] -- CMD ...``.
 
 Run as a plain script (``-I -S``: it imports only the standard library, and
-:mod:`grader.grading.limits` by path), in two places:
+:mod:`.limits` by path), in two places:
 
 * on the host, *in front of* bubblewrap, with ``--ignore-sigint``: jupyter_client interrupts a
   kernel by sending SIGINT to its process group; bubblewrap would die of it (and take the sandbox
@@ -24,19 +24,13 @@ import sys
 
 
 def _load_limits():
-    """``grader/grading/limits.py`` (the limits table and setter shared with the kernel wrapper).
-
-    It lies beside this file in the sandbox's bin folder, and in ``../grading`` in the package (and
-    in the sandbox's filtered copies of it). Loaded by path: this script runs with ``-I -S``.
-    """
-    here = os.path.dirname(os.path.abspath(__file__))
-    for path in (os.path.join(here, "limits.py"), os.path.join(here, os.pardir, "grading", "limits.py")):
-        if os.path.isfile(path):
-            spec = importlib.util.spec_from_file_location("_hidden_state_limits", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    raise ImportError("limits.py not found beside confine.py or in ../grading")
+    """``limits.py`` (the limits table and setter shared with the kernel wrapper), beside this file in
+    the package and in the sandbox's bin folder. Loaded by path: this script runs with ``-I -S``."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "limits.py")
+    spec = importlib.util.spec_from_file_location("_hidden_state_limits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 limits = _load_limits()
@@ -106,7 +100,7 @@ def _call(result, what):
 def isolate(uid, tmp_bytes, job=None, jobs_root=None, limits=None, own=None, shared=None):
     """Give a process forked inside a sandbox a sandbox of its own, then drop to ``uid``.
 
-    For a template that forks one child per job (:mod:`grader.integrity.runner`): the child,
+    For a template that forks one child per job (:mod:`grader.integrity.runner`, :mod:`grader.grading.zygote`): the child,
     still root with ``CAP_SYS_ADMIN``/``CAP_SETUID``/``CAP_SETGID``, enters a mount namespace of
     its own, gets a fresh private ``/tmp`` (a ``tmp_bytes`` tmpfs), sees its own job folder
     (``jobs_root/job``) read-only at ``/job`` and an empty folder in place of ``jobs_root``; or,

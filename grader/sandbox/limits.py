@@ -10,7 +10,7 @@ the kernel keeps the wrapper's process id, its process group and its parent.
   kernel gets ``SIGXCPU``.
 * ``--fsize``: largest file the kernel may write (``RLIMIT_FSIZE``), including its own log.
 * ``--nproc``, ``--nofile``: processes and threads of the user, open files (used by the sandbox,
-  :mod:`grader.integrity.confine`, which shares this table and :func:`apply`).
+  :mod:`.confine`, which shares this table and :func:`apply`).
 * core dumps are always disabled.
 
 It is run as a plain script (``python -I -S limits.py``), so it imports nothing but ``os``,

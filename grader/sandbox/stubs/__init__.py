@@ -1,0 +1,1 @@
+"""Modules a sandbox sees in place of the real ones (copied by :mod:`grader.sandbox.library`)."""
