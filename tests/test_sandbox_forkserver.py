@@ -100,3 +100,12 @@ def test_exit_statuses_are_described_once():
     assert describe_status(-signal.SIGXCPU) == "it used up its CPU time"
     assert describe_status(-signal.SIGKILL) == "it was killed (out of time or memory)"
     assert describe_status(-signal.SIGSEGV) == "it was killed by SIGSEGV"
+
+
+def test_how_a_process_ended_is_said_one_way():
+    from grader.sandbox.exits import how_it_ended
+
+    assert how_it_ended(-signal.SIGKILL, "the kernel") == "the kernel was killed by SIGKILL"
+    assert how_it_ended(3, "it") == "it exited with code 3"
+    assert how_it_ended(None, "the kernel") == "the kernel stopped responding"
+    assert how_it_ended(-999, "it") == "it was killed by signal 999"

@@ -33,7 +33,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from grader.notebooks import cell_label
-from grader.sandbox.exits import signal_name
+from grader.sandbox.exits import how_it_ended
 
 from .results import Note
 from .outputs import error_output, stdout_output
@@ -111,11 +111,7 @@ def _message_size(content: dict) -> int:
 
 
 def describe_exit(status: int | None) -> str:
-    if status is None:
-        return "the kernel stopped responding"
-    if status < 0:
-        return f"the kernel was killed by {signal_name(status)}"
-    return f"the kernel exited with code {status}"
+    return how_it_ended(status, "the kernel")
 
 
 # ----------------------------------------------------------------------------- the preprocessor

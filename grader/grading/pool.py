@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from grader.sandbox.exits import signal_name
+from grader.sandbox.exits import how_it_ended
 
 from .lifeline import InheritedFd
 from .results import Note, SubmissionResult
@@ -158,10 +158,10 @@ class WorkerPool:
                         problem = f"the grading process failed: {payload.strip().splitlines()[-1]}"
                     else:
                         slot.process.join(timeout=5)
-                        problem = f"the grading process died ({_exit_text(slot.process.exitcode)})"
+                        problem = f"the grading process died ({how_it_ended(slot.process.exitcode, 'it')})"
                 elif slot.process.sentinel in ready or not slot.process.is_alive():
                     slot.process.join(timeout=5)
-                    problem = f"the grading process died ({_exit_text(slot.process.exitcode)})"
+                    problem = f"the grading process died ({how_it_ended(slot.process.exitcode, 'it')})"
                 elif slot.job is not None and now - slot.started > self.hard_limit:
                     problem = f"grading took longer than {self.hard_limit:.0f} s; the grading process was stopped"
                 elif not slot.ready and now - slot.started > self.START_TIMEOUT:
@@ -178,11 +178,3 @@ class WorkerPool:
                     if startup_failures >= 3:
                         raise PoolError(f"{problem}; giving up after {startup_failures} attempts")
                 self.slots[index] = self._spawn()
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        return f"killed by {signal_name(code)}"
-    return f"exit code {code}"

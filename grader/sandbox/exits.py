@@ -23,3 +23,13 @@ def describe_status(status: int) -> str:
         return f"it exited with code {status}"
     name = signal_name(status)
     return SIGNAL_MEANINGS.get(name, f"it was killed by {name}")
+
+
+def how_it_ended(status: int | None, subject: str) -> str:
+    """``"the kernel was killed by SIGKILL"``, ``"the kernel exited with code 3"``; ``None``: it stopped
+    responding (no exit status yet)."""
+    if status is None:
+        return f"{subject} stopped responding"
+    if status < 0:
+        return f"{subject} was killed by {signal_name(status)}"
+    return f"{subject} exited with code {status}"
