@@ -186,7 +186,7 @@ def _memory_table(stock, ours) -> list[str]:
         return [label] + [size(getattr(run, f"peak_{kind}", None) or None if run else None)
                           for kind in ("rss", "pss", "uss")]
     return _table(["peak memory of the process tree", "RSS sum", "PSS sum (real footprint)", "USS sum (private)"],
-                  [row("stock nbgrader", stock), row("ours", ours)])
+                  [row("stock", stock), row("ours", ours)])
 
 
 def _median(values):
