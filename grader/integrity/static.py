@@ -21,14 +21,14 @@ import ast
 from dataclasses import dataclass
 
 from grader.checks.forbidden import course_package
-from grader.checks.uses import ForbiddenUses, live_object  # live_object: re-exported, part of this module's interface
+from grader.checks.uses import ForbiddenUses, live_object
 from grader.notebook_changes import CellChange, Comparison, compare
 from grader.notebooks import cell_label, normalized
 
 from . import inert
 from .definitions import MAGIC_LINE, Definitions, cell_source, nbgrader_meta
-from .names import import_bindings, resolve  # re-exported: part of this module's interface
-from .tampering import code_findings  # re-exported: part of this module's interface
+from .names import import_bindings, resolve
+from .tampering import code_findings
 
 # ----------------------------------------------------------------------------- forbidden uses
 

@@ -22,9 +22,6 @@ class PartVerdict:
     advice: list = field(default_factory=list)   # why a name the part needs is missing here (see judge.advice)
     lost_in_runner: bool = False  # it passed in the submitted notebook and failed only in the verification
 
-    def output_text(self) -> str:
-        return self.message
-
 
 @dataclass
 class NotebookVerdict:
